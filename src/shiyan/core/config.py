@@ -46,9 +46,7 @@ class TopicConfig:
             value = getattr(self, f.name)
             hint = _type_hints(type(self))[f.name]
             if not _matches(value, hint):
-                raise ConfigError(
-                    f"{type(self).__qualname__}.{f.name} = {value!r} is not of type {_type_name(hint)}"
-                )
+                raise ConfigError(f"{type(self).__qualname__}.{f.name} = {value!r} is not of type {_type_name(hint)}")
         self.validate()
 
     def validate(self) -> None:

@@ -36,7 +36,10 @@ def save_figure(fig: Any, stem: Path) -> tuple[Path, Path]:
     out = []
     with plt.rc_context(STYLE):
         fig.tight_layout()
-        for ext, kwargs in (("svg", {"metadata": {"Date": None}}), ("png", {"dpi": 110, "metadata": {"Software": None}})):
+        for ext, kwargs in (
+            ("svg", {"metadata": {"Date": None}}),
+            ("png", {"dpi": 110, "metadata": {"Software": None}}),
+        ):
             final = stem.with_suffix(f".{ext}")
             tmp = final.with_name(f".{final.name}.tmp")
             fig.savefig(tmp, format=ext, **kwargs)

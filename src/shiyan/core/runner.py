@@ -23,7 +23,7 @@ from shiyan.core.topic import Topic
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 @functools.cache
@@ -85,7 +85,7 @@ def execute(
         found = store.find_reusable(topic.slug, kind, profile, config_hash, code_hash)
         if found is not None:
             return found
-    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{topic.slug}-{uuid.uuid4().hex[:8]}"
+    run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{topic.slug}-{uuid.uuid4().hex[:8]}"
     staging = store.new_staging(run_id)
     dev = select_device(device)
     ctx = RunContext(

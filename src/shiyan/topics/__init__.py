@@ -1,5 +1,7 @@
 """One module per article. The registry is built by importing every module in this package.
 
+Modules named in ``$SHIYAN_EXTRA_TOPICS`` (comma-separated import paths) join the registry too.
+
 A topic module defines ``META`` (:class:`shiyan.core.TopicMeta`), ``Config`` (a
 :class:`shiyan.core.TopicConfig`), ``run(cfg, ctx) -> Result`` and optionally
 ``bench(cfg, ctx) -> list[BenchRow]``. Topics import the library, never another topic.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import os
 import pkgutil
 
 from shiyan.core.topic import Topic, load_topic_module
@@ -37,6 +40,9 @@ def registry() -> dict[str, Topic]:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         topics.append(load_topic_module(module))
+    # Topics outside the package (a user's own, or test fixtures): comma-separated module names.
+    for name in filter(None, (n.strip() for n in os.environ.get("SHIYAN_EXTRA_TOPICS", "").split(","))):
+        topics.append(load_topic_module(importlib.import_module(name)))
     seen: dict[str, str] = {}
     for t in topics:
         if t.slug in seen:

@@ -1,0 +1,3 @@
+from shiyan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+
+@pytest.fixture
+def toy_registry(monkeypatch):
+    """The registry with the toy topic of tests/fixtures/toy_topics.py added."""
+    from shiyan.topics import registry
+
+    monkeypatch.setenv("SHIYAN_EXTRA_TOPICS", "fixtures.toy_topics")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    registry.cache_clear()
+    yield registry()
+    registry.cache_clear()
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    d = tmp_path / "results"
+    monkeypatch.setenv("SHIYAN_DATA_DIR", str(d))
+    return d
