@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run them (the default, fast suite; `-m slow` runs the long one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh site,dev
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "warning: could not install chromium; browser tests will be skipped"
+  else
+    echo "note: /usr/bin/chromium missing (sudo apt-get install chromium); browser tests will be skipped"
+  fi
+fi
+. .venv/bin/activate
+ruff check src tests
+ruff format --check src tests
+python -m pytest -n 2 --durations=15 "$@"
