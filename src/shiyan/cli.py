@@ -373,7 +373,10 @@ def cmd_site(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.site_command == "build":
-        path = site.build_site(out, data_dir=args.data_dir, page_size=args.page_size)
+        try:
+            path = site.build_site(out, data_dir=args.data_dir, page_size=args.page_size)
+        except (site.PostError, site.SiteError) as exc:
+            return _fail(f"site build failed: {exc}", code=1)
         _console().print(f"site built in {path} — open {path / 'index.html'} or run: shiyan site serve")
         return 0
     if not (out / "index.html").exists():

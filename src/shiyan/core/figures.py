@@ -19,7 +19,7 @@ STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "svg.hashsalt": "shiyan",
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",
 }
 
 
