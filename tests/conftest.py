@@ -5,6 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests: no per-example deadline (CI machines are shared) and a fixed example stream.
+settings.register_profile("shiyan", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("shiyan")
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:

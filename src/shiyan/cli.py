@@ -75,14 +75,15 @@ def cmd_list(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    from rich.padding import Padding
+
     console = _console()
     console.print(f"[bold]实验 shiyan — latest updates[/]  (page {args.page}/{pages}, {len(topics)} posts)\n")
     for t in shown:
         m = t.meta
-        console.print(f"[cyan]{m.date.isoformat()}[/]  [magenta]{m.category}[/]  [bold]{m.title_zh}[/]")
-        console.print(f"            [bold]{m.title_en}[/]   [dim]shiyan show {m.slug}[/]")
-        console.print(f"            {m.summary_zh}")
-        console.print(f"            [dim]{m.summary_en}[/]\n")
+        console.print(f"[cyan]{m.date.isoformat()}[/]  [magenta]{m.category}[/]  [dim]shiyan show {m.slug}[/]")
+        console.print(Padding(f"[bold]{m.title_zh}[/]\n[bold]{m.title_en}[/]", (0, 0, 0, 2)))
+        console.print(Padding(f"{m.summary_zh}\n[dim]{m.summary_en}[/]\n", (0, 0, 0, 2)))
     if args.page < pages:
         console.print(f"[dim]next page: shiyan list --page {args.page + 1}[/]")
     return 0
