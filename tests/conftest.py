@@ -5,7 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import settings
+
+# Two pytest-xdist workers share two cores: one torch thread each avoids oversubscription.
+torch.set_num_threads(1)
 
 # Property tests: no per-example deadline (CI machines are shared) and a fixed example stream.
 settings.register_profile("shiyan", deadline=None, derandomize=True, print_blob=True)

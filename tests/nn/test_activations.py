@@ -11,6 +11,16 @@ import torch.nn.functional as F
 
 from shiyan.nn import activations as A
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is fastest, and far faster on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 SHAPES = [(7,), (3, 5), (2, 3, 4), (2, 1, 3, 6)]
 
 

@@ -11,6 +11,16 @@ import torch
 
 from shiyan.nn import init
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is fastest, and far faster on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 SHAPES = [(3, 4), (8, 3, 5), (16, 8, 3, 3), (4, 2, 3, 3, 3), (1, 1)]
 
 

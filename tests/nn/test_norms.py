@@ -9,6 +9,15 @@ import torch.nn.functional as F
 from shiyan.nn import norms
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is fastest, and far faster on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _x(shape, seed, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     return (2.0 * torch.randn(shape, generator=g, dtype=dtype) + 0.5).requires_grad_(True)

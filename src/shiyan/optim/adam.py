@@ -5,18 +5,21 @@ Symbols (Kingma & Ba 2015; Loshchilov & Hutter 2019): parameters $\theta$, learn
 coefficient $\lambda$ (``weight_decay``), step counter $t = 1, 2, \dots$; squares, square roots
 and divisions are elementwise.
 
-Side by side, one step from $\theta_{t-1}$ with loss gradient $\nabla f_t = \nabla f(\theta_{t-1})$:
+Side by side, one step from $\theta_{t-1}$ with loss gradient $\nabla f_t = \nabla f(\theta_{t-1})$::
 
-=============================================================  =============================================================
-Adam with L2 (``Adam(weight_decay=λ)``)                        AdamW (``AdamW(weight_decay=λ)``)
-=============================================================  =============================================================
-$g_t = \nabla f_t + \lambda\theta_{t-1}$                       $g_t = \nabla f_t$
-(decay enters the gradient)                                    $\theta_{t-1} \leftarrow (1-\eta\lambda)\,\theta_{t-1}$
-$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$                      same
-$v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2$                    same
-$\hat m_t = m_t/(1-\beta_1^t)$, $\hat v_t = v_t/(1-\beta_2^t)$   same
-$\theta_t = \theta_{t-1} - \eta\,\hat m_t/(\sqrt{\hat v_t}+\epsilon)$   same
-=============================================================  =============================================================
+    Adam with L2 (Adam(weight_decay=λ))        AdamW (AdamW(weight_decay=λ))
+    ---------------------------------------    ----------------------------------------
+    g_t = ∇f_t + λ θ_{t-1}                      g_t = ∇f_t
+                                                θ_{t-1} ← (1 − ηλ) θ_{t-1}
+    m_t = β1 m_{t-1} + (1 − β1) g_t             same
+    v_t = β2 v_{t-1} + (1 − β2) g_t²            same
+    m̂_t = m_t / (1 − β1^t)                      same
+    v̂_t = v_t / (1 − β2^t)                      same
+    θ_t = θ_{t-1} − η m̂_t / (√v̂_t + ε)          same
+
+In symbols: Adam + L2 uses $g_t = \nabla f_t + \lambda\theta_{t-1}$ inside the moments; AdamW uses
+$g_t = \nabla f_t$ and shrinks $\theta_{t-1} \leftarrow (1-\eta\lambda)\theta_{t-1}$ first; both then take
+$\theta_t = \theta_{t-1} - \eta\,\hat m_t/(\sqrt{\hat v_t}+\epsilon)$.
 
 In Adam the decay $\lambda\theta$ is part of $g_t$, so it is divided by $\sqrt{\hat v_t}+\epsilon$
 like the rest of the gradient: a weight whose gradients are large (large $\hat v$) is decayed by
@@ -36,7 +39,9 @@ Implementation notes (differences from the papers, all shared with ``torch.optim
   no bias correction.
 * ``maximize=True`` uses $-\nabla f_t$ (gradient ascent); the decay still pulls towards 0.
 
-The state of each parameter uses torch's keys (``step``, ``exp_avg``, ``exp_avg_sq``,
+The update performs the same floating-point operations, in the same order, as torch's single-tensor
+(``foreach=False``) implementation, so the two agree bit for bit in float32 and float64. The state
+of each parameter uses torch's keys (``step``, ``exp_avg``, ``exp_avg_sq``,
 ``max_exp_avg_sq``), so a state dict loads into ``torch.optim.Adam``/``AdamW`` and back.
 """
 
@@ -147,7 +152,8 @@ class _AdamBase(torch.optim.Optimizer):
                         grad = grad.add(p, alpha=lam)  # Adam + L2: g ← ∇f + λθ
 
                 m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(beta1).add_(grad, alpha=1.0 - beta1)  # m_t = β1 m + (1 − β1) g
+                # m_t = β1 m + (1 − β1) g, written as m + (1 − β1)(g − m): the same rounding as torch.optim
+                m.lerp_(grad, 1.0 - beta1)
                 v.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)  # v_t = β2 v + (1 − β2) g²
 
                 if amsgrad:
@@ -157,7 +163,7 @@ class _AdamBase(torch.optim.Optimizer):
 
                 bias1 = 1.0 - beta1**t  # 1 − β1^t
                 bias2 = 1.0 - beta2**t  # 1 − β2^t
-                denom = (v.sqrt() / math.sqrt(bias2)).add_(eps)  # √v̂_t + ε
+                denom = (v.sqrt() / bias2**0.5).add_(eps)  # √v̂_t + ε
                 p.addcdiv_(m, denom, value=-lr / bias1)  # θ ← θ − η m̂_t / (√v̂_t + ε)
         return loss
 
