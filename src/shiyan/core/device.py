@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 def select_device(prefer: str = "auto") -> str:
     if prefer not in ("auto", "cpu", "cuda"):
@@ -28,3 +31,21 @@ def describe_device(device: str) -> str:
 
         return f"cuda:{torch.cuda.get_device_name(0)}"
     return f"cpu:{platform.machine()}"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` intra-op torch threads, then restore the previous count.
+
+    Small models are fastest on one thread, and on a shared machine one thread also gives the
+    steadiest timings."""
+    import torch
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +11,7 @@ import torch.nn.functional as F
 
 from shiyan import data
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
+from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
 from shiyan.nn import activations as A
 from shiyan.nn import init, norms
@@ -101,17 +100,6 @@ class Config(TopicConfig):
     @classmethod
     def quick(cls) -> Config:
         return cls(depth=12, dead_steps=100, dead_width=64, ffn_steps=150, ffn_seeds=1, bench_numel=100_000)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """These models are tiny: one intra-op thread is fastest, and far faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -271,7 +259,7 @@ def _train_ffn(kind, seed, cfg, X, y, Xte, yte, ctx) -> tuple[float, float, int,
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
-    with _one_thread():
+    with torch_threads(1):
         return _run(cfg, ctx)
 
 
@@ -493,7 +481,7 @@ def _figures(cfg: Config, ctx: RunContext, profiles, results) -> None:
 
 
 def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
-    with _one_thread():
+    with torch_threads(1):
         return _bench(cfg, ctx)
 
 

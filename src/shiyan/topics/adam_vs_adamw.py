@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +12,7 @@ import torch.nn.functional as F
 
 from shiyan import data
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
+from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
 from shiyan.nn import init
 from shiyan.optim import Adam, AdamW
@@ -83,17 +82,6 @@ class Config(TopicConfig):
     @classmethod
     def quick(cls) -> Config:
         return cls(steps=150, l2_grid=(0.0, 1e-3), decoupled_grid=(0.0, 0.1), bench_width=128, bench_repeats=5)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """These models are tiny: one intra-op thread is fastest, and far faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 @dataclass
@@ -173,7 +161,7 @@ def _decay_per_weight(run: _Run, lam: float, cfg: Config, X, y) -> tuple[np.ndar
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
-    with _one_thread():
+    with torch_threads(1):
         return _run(cfg, ctx)
 
 
@@ -367,7 +355,7 @@ def _figures(cfg: Config, ctx: RunContext, decay, runs, rows) -> None:
 
 
 def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
-    with _one_thread():
+    with torch_threads(1):
         g = ctx.torch_generator("bench")
         w = cfg.bench_width
         model = torch.nn.Sequential(*[init.linear(w, w, generator=g) for _ in range(4)])

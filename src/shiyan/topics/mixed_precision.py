@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +12,7 @@ import torch.nn.functional as F
 
 from shiyan import data
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
+from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
 from shiyan.nn import floats as fl
 from shiyan.nn import init
@@ -82,17 +81,6 @@ class Config(TopicConfig):
     @classmethod
     def quick(cls) -> Config:
         return cls(steps=150, growth_interval=50, n_values=3000, hist_batches=4, bench_numel=200_000)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """These models are tiny: one intra-op thread is fastest, and far faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _digits(ctx: RunContext):
@@ -227,7 +215,7 @@ def _explorer_checks(cfg: Config, ctx: RunContext) -> tuple[int, int]:
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
-    with _one_thread():
+    with torch_threads(1):
         return _run(cfg, ctx)
 
 
@@ -468,7 +456,7 @@ def _figures(cfg: Config, ctx: RunContext, runs, ref, grads, S) -> None:
 
 
 def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
-    with _one_thread():
+    with torch_threads(1):
         g = ctx.torch_generator("bench")
         x = torch.randn(cfg.bench_numel, generator=g)
         words = x.numpy().view(np.uint32)
