@@ -2,7 +2,7 @@
 # The main job: install, reproduce the quick profile of every topic, build the site.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh site
+bash scripts/install.sh site,ref,text,ml
 . .venv/bin/activate
 status=0
 shiyan reproduce --profile quick || status=$?
