@@ -2,17 +2,14 @@
 
 Nothing here imports shiyan.text's counting or estimation code; every quantity is recomputed from
 the sentences with tuples as keys, so a bug in the vectorised keys/ranks cannot hide in both.
-Also: helpers to find KenLM's lmplz and to read an ARPA file into a dict.
+Also: a line-by-line ARPA reader that does not use shiyan.text.arpa.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 FALLBACK = (0.5, 1.0, 1.5)
@@ -138,15 +135,3 @@ def read_arpa_dict(text: str) -> dict[tuple[str, ...], tuple[float, float | None
             parts = line.split("\t")
             out[tuple(parts[1].split(" "))] = (float(parts[0]), float(parts[2]) if len(parts) > 2 else None)
     return out
-
-
-def find_lmplz() -> Path | None:
-    """KenLM's lmplz: $KENLM_BIN (the binary or its folder) first, then PATH; None when absent."""
-    env = os.environ.get("KENLM_BIN")
-    if env:
-        p = Path(env)
-        for candidate in (p, p / "lmplz", p / "bin" / "lmplz"):
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return candidate
-    found = shutil.which("lmplz")
-    return Path(found) if found else None

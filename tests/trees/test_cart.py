@@ -125,13 +125,13 @@ def test_bad_inputs(cls_data):
     X, y, w, _ = cls_data
     Xn = X.copy()
     Xn[3, 2] = np.nan
-    with pytest.raises(ValueError, match="X"):
+    with pytest.raises(ValueError, match="X contains NaN"):
         DecisionTreeClassifier().fit(Xn, y)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        DecisionTreeRegressor().fit(X, y.astype(float)).predict(Xn)
     est = DecisionTreeClassifier(max_depth=2).fit(X, y)
     with pytest.raises(ValueError, match=r"X has 5 features.*expecting 8"):
         est.predict(X[:, :5])
-    with pytest.raises(ValueError, match="single class"):
-        DecisionTreeClassifier().fit(X, np.zeros(len(y)))
     with pytest.raises(ValueError, match="sample_weight"):
         DecisionTreeClassifier().fit(X, y, sample_weight=-w)
     with pytest.raises(ValueError, match="max_depth"):
@@ -140,3 +140,18 @@ def test_bad_inputs(cls_data):
         DecisionTreeRegressor(criterion="gini").fit(X, y)
     with pytest.raises(ValueError, match="max_features"):
         DecisionTreeClassifier(max_features=20).fit(X, y)
+    with pytest.raises(ValueError, match="min_samples_leaf"):
+        DecisionTreeClassifier(min_samples_leaf=0).fit(X, y)
+    with pytest.raises(ValueError, match="min_samples_split"):
+        DecisionTreeClassifier(min_samples_split=1.5).fit(X, y)
+
+
+def test_one_class_follows_sklearn(cls_data):
+    """Like scikit-learn, a tree accepts a single class: one leaf that always predicts it."""
+    X, _, _, X_test = cls_data
+    y = np.full(len(X), 7)
+    ours = DecisionTreeClassifier().fit(X, y)
+    ref = sk_tree.DecisionTreeClassifier().fit(X, y)
+    assert ours.get_n_leaves() == ref.get_n_leaves() == 1
+    np.testing.assert_array_equal(ours.predict(X_test), ref.predict(X_test))
+    np.testing.assert_array_equal(ours.predict_proba(X_test), ref.predict_proba(X_test))

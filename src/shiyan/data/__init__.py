@@ -157,7 +157,7 @@ def _load_flights() -> Dataset:
     weather = pd.read_csv(wpath).drop_duplicates(subset=["origin", "time_hour"])
     flights = flights[flights["arr_delay"].notna()].reset_index(drop=True)
     frame = flights.merge(weather[["origin", "time_hour", *FLIGHT_WEATHER]], on=["origin", "time_hour"], how="left")
-    weekday = pd.to_datetime(frame[["year", "month", "day"]]).dt.dayofweek
+    weekday = pd.to_datetime(frame[["year", "month", "day"]]).dt.day_of_week
     codes = {name: pd.factorize(frame[name], sort=True)[0].astype(np.float64) for name in ("carrier", "origin", "dest")}
     columns = {
         "month": frame["month"],

@@ -300,3 +300,35 @@ def apply_tree(X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, left: 
                 node = right[node]
         out[i] = node
     return out
+
+
+@njit(cache=True, nogil=True)
+def forest_mean_value(
+    X: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    value: np.ndarray,
+    roots: np.ndarray,
+) -> np.ndarray:
+    r"""Mean leaf value over a packed forest, $\frac{1}{B}\sum_b v_b(\ell_b(x_i))$, for every row of ``X``.
+
+    The $B$ trees are concatenated: tree $b$ starts at node ``roots[b]`` and its child ids are global (leaves keep
+    ``left == -1``).  Returns an (n, n_outputs) array.
+    """
+    n, n_trees, n_out = X.shape[0], roots.shape[0], value.shape[1]
+    out = np.zeros((n, n_out), dtype=np.float64)
+    for i in range(n):
+        for b in range(n_trees):
+            node = roots[b]
+            while left[node] != LEAF:
+                if X[i, feature[node]] <= threshold[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            for k in range(n_out):
+                out[i, k] += value[node, k]
+        for k in range(n_out):
+            out[i, k] /= n_trees
+    return out

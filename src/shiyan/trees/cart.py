@@ -221,7 +221,8 @@ class _BaseTree(BaseEstimator):
 
     def apply(self, X) -> np.ndarray:
         """Index of the leaf each row of ``X`` lands in."""
-        return self.tree_.apply(self._validate_X(X))
+        X32 = self._validate_X(X)
+        return self.tree_.apply(X32)
 
     def get_depth(self) -> int:
         check_is_fitted(self, "tree_")
@@ -258,21 +259,19 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.n_classes_ = int(self.classes_.shape[0])
-        if self.n_classes_ < 2:
-            raise ValueError(
-                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least 2 classes to fit."
-            )
         params = self._check_params(X.shape[0], X.shape[1])
         self.max_features_ = params["max_features"]
         self.tree_ = grow_cart(X, y_index, sample_weight, n_classes=self.n_classes_, **params)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        proba = self.tree_.predict_value(self._validate_X(X))  # (n, n_classes)
+        X32 = self._validate_X(X)
+        proba = self.tree_.predict_value(X32)  # (n, n_classes)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class DecisionTreeRegressor(RegressorMixin, _BaseTree):
@@ -299,4 +298,5 @@ class DecisionTreeRegressor(RegressorMixin, _BaseTree):
         return self
 
     def predict(self, X) -> np.ndarray:
-        return self.tree_.predict_value(self._validate_X(X))[:, 0]
+        X32 = self._validate_X(X)
+        return self.tree_.predict_value(X32)[:, 0]
