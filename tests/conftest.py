@@ -23,13 +23,13 @@ if str(TESTS) not in sys.path:
 @pytest.fixture
 def toy_registry(monkeypatch):
     """The registry with the toy topic of tests/fixtures/toy_topics.py added."""
-    from shiyan.topics import registry
+    from shiyan.topics import clear_caches, registry
 
     monkeypatch.setenv("SHIYAN_EXTRA_TOPICS", "fixtures.toy_topics")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    registry.cache_clear()
+    clear_caches()
     yield registry()
-    registry.cache_clear()
+    clear_caches()
 
 
 @pytest.fixture

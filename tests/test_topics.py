@@ -46,3 +46,34 @@ def test_every_topic_has_a_test_running_its_quick_profile(slug):
     here = Path(__file__).resolve().parent / "topics"
     texts = [p.read_text() for p in here.glob("test_*.py")]
     assert any(slug in t and "execute(" in t for t in texts), f"no test in tests/topics runs {slug!r}"
+
+
+@pytest.mark.parametrize("slug", TOPICS)
+def test_catalog_reads_the_same_meta_as_the_module(slug):
+    """`shiyan list` and the site read META from the source; it must be what the module defines."""
+    from shiyan.topics import catalog
+
+    entry = {e.slug: e for e in catalog()}[slug]
+    topic = get_topic(slug)
+    assert entry.meta == topic.meta
+    assert entry.module == topic.module.__name__
+    assert entry.has_bench == (topic.bench is not None)
+
+
+def test_catalog_falls_back_to_import_for_computed_meta(tmp_path, monkeypatch):
+    from shiyan.topics import _static_entry, catalog, clear_caches
+
+    (tmp_path / "computed_meta_topic.py").write_text(
+        "from fixtures.toy_topics import *  # noqa\n"
+        "from fixtures import toy_topics as _t\n"
+        "META = _t.META.__class__(**{**_t.META.__dict__, 'slug': 'computed-' + 'meta'})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _static_entry("computed_meta_topic") is None  # not literal: needs an import
+    monkeypatch.setenv("SHIYAN_EXTRA_TOPICS", "computed_meta_topic")
+    clear_caches()
+    try:
+        assert "computed-meta" in {e.slug for e in catalog()}
+    finally:
+        monkeypatch.delenv("SHIYAN_EXTRA_TOPICS")
+        clear_caches()

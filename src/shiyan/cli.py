@@ -55,11 +55,11 @@ def _fmt(value: float | None) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from shiyan.core.topic import CATEGORIES
-    from shiyan.topics import all_topics
+    from shiyan.topics import catalog
 
     if args.category is not None and args.category not in CATEGORIES:
         return _fail(f"--category must be one of {', '.join(CATEGORIES)}; got {args.category!r}")
-    topics = all_topics(args.category)
+    topics = catalog(args.category)
     pages = max(1, math.ceil(len(topics) / args.page_size))
     if not 1 <= args.page <= pages:
         return _fail(f"--page must be between 1 and {pages}; got {args.page}")
@@ -270,7 +270,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     from shiyan.core.store import RunRecord, Store
     from shiyan.core.topic import CATEGORIES
-    from shiyan.topics import all_topics
+    from shiyan.topics import catalog
 
     if args.category is not None and args.category not in CATEGORIES:
         return _fail(f"--category must be one of {', '.join(CATEGORIES)}; got {args.category!r}")
@@ -278,7 +278,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _fail(f"--jobs must be at least 1; got {args.jobs}")
     store = Store(args.data_dir)
     removed = store.clean_orphans()
-    topics = all_topics(args.category)
+    topics = catalog(args.category)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     jobs = [(t.slug, args.profile, args.seed, str(store.root), args.force, threads) for t in topics]
     records: list[RunRecord] = []
@@ -345,9 +345,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from shiyan.core.runner import build_config, execute
     from shiyan.core.store import Store
-    from shiyan.topics import all_topics, get_topic
+    from shiyan.topics import catalog, get_topic
 
-    topics = [get_topic(args.slug)] if args.slug else [t for t in all_topics() if t.bench is not None]
+    topics = [get_topic(args.slug)] if args.slug else [get_topic(e.slug) for e in catalog() if e.has_bench]
     if args.slug and topics[0].bench is None:
         return _fail(f"topic {args.slug!r} has no benchmark")
     store = Store(args.data_dir)

@@ -81,7 +81,10 @@ def test_list_json_and_pagination(toy_registry, data_dir, capsys):
 
 
 def test_reproduce_reuses_finished_runs_and_survives_errors(toy_registry, data_dir, capsys, monkeypatch):
-    monkeypatch.setattr("shiyan.topics.all_topics", lambda category=None: [toy_registry["toy-mean"]])
+    import shiyan.topics
+
+    toy = [e for e in shiyan.topics.catalog() if e.slug == "toy-mean"]
+    monkeypatch.setattr("shiyan.topics.catalog", lambda category=None: toy)
     code, out, _ = run_cli(capsys, "reproduce", "--profile", "quick", "--jobs", "1", "--json")
     first = json.loads(out)
     assert code == 0 and first["passed"] and len(first["runs"]) == 1
@@ -126,8 +129,8 @@ def test_sigkill_mid_run_leaves_no_record_then_reproduce_completes(toy_registry,
     # reproduce afterwards cleans the leftovers and completes the topic
     script = (
         "import shiyan.topics as T, shiyan.cli as C;"
-        "t = T.registry()['toy-mean'];"
-        "T.all_topics = lambda category=None: [t];"
+        "toy = [e for e in T.catalog() if e.slug == 'toy-mean'];"
+        "T.catalog = lambda category=None: toy;"
         "raise SystemExit(C.main(['reproduce', '--profile', 'quick', '--jobs', '1']))"
     )
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)

@@ -120,6 +120,12 @@ def _meta_of(topic: Any) -> TopicMeta:
     return meta
 
 
+def _has_bench(topic: Any) -> bool:
+    if hasattr(topic, "has_bench"):  # a catalog entry
+        return bool(topic.has_bench)
+    return getattr(topic, "bench", None) is not None
+
+
 # -- code pages ------------------------------------------------------------------------------
 def _module_files(name: str, slug: str) -> list[Path]:
     try:
@@ -602,15 +608,15 @@ def build_site(
     site_url = site_url.rstrip("/") + "/"
     repo_url = repo_url or os.environ.get("SHIYAN_REPO_URL") or None
     if topics is None:
-        from shiyan.topics import all_topics
+        from shiyan.topics import catalog
 
-        topics = all_topics()
+        topics = catalog()
     metas = [_meta_of(t) for t in topics]
     slugs = [m.slug for m in metas]
     dupes = sorted({s for s in slugs if slugs.count(s) > 1})
     if dupes:
         raise ValueError(f"topics: slug {dupes[0]!r} appears more than once")
-    has_bench = {_meta_of(t).slug: getattr(t, "bench", None) is not None for t in topics}
+    has_bench = {_meta_of(t).slug: _has_bench(t) for t in topics}
     _check_out_dir(out_dir, posts_dir)
 
     posts = collect_posts(posts_dir, slugs, require_all=strict)
