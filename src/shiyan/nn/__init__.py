@@ -11,8 +11,10 @@ One line per submodule; new modules append theirs.
 from shiyan.nn import floats, init  # noqa: F401
 from shiyan.nn.activations import *  # noqa: F401, F403
 from shiyan.nn.checkpointing import *  # noqa: F401, F403
+from shiyan.nn.gau import *  # noqa: F401, F403
 from shiyan.nn.lm import KVCache, LMConfig, TransformerLM  # noqa: F401
 from shiyan.nn.metrics import *  # noqa: F401, F403
+from shiyan.nn.moe import *  # noqa: F401, F403
 from shiyan.nn.norms import *  # noqa: F401, F403
 from shiyan.nn.receptive_field import *  # noqa: F401, F403
 from shiyan.nn.rnn import Recurrent, gru_cell, hidden_gradient_norms, lstm_cell, rnn_cell  # noqa: F401

@@ -21,7 +21,10 @@ What varies is injected, never copied:
   (batch, heads, seq, d_h) tensors (naive, flash, linear, sparse, ...);
 * ``ffn`` -- a factory ``d_model -> nn.Module`` (plain MLP, SwiGLU, a mixture of experts; a module
   with an ``aux_loss`` attribute contributes to :meth:`TransformerLM.aux_loss`);
-* norms (LayerNorm / RMSNorm, pre / post) and positions (learned, sinusoidal, RoPE, none) by config.
+* norms (LayerNorm / RMSNorm, pre / post) and positions (learned, sinusoidal, RoPE, none) by config;
+* ``block`` -- optionally a factory ``(cfg, layer) -> nn.Module`` replacing the whole attention + FFN
+  block (e.g. :func:`shiyan.nn.gau.gau_block`); it is called as ``block(h, rope=, cache=, layer=,
+  start=)`` and may keep a recurrent decoding state in ``cache.states[layer]``.
 
 Generation uses a KV cache: the keys and values of past positions are kept per layer, so each new
 token costs one row of attention instead of a full recomputation (tested to give the same tokens).
@@ -151,6 +154,7 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0
         self.max_len = cfg.max_seq_len
+        self.states: dict[int, object] = {}  # per-layer decoding state of injected blocks (GAU, FLASH)
 
     def update(self, layer: int, k: Tensor, v: Tensor, start: int) -> tuple[Tensor, Tensor]:
         """Write (B, H, T, Dh) at positions ``start..start+T-1``; return all keys/values so far."""
@@ -249,6 +253,7 @@ class TransformerLM(nn.Module):
         attention: AttentionFn | None = None,
         ffn: Callable[[int], nn.Module] | None = None,
         generator: torch.Generator | None = None,
+        block: Callable[[LMConfig, int], nn.Module] | None = None,
     ):
         super().__init__()
         self.cfg = cfg
@@ -269,7 +274,10 @@ class TransformerLM(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg, attention, make_ffn(cfg.d_model), norm) for _ in range(cfg.n_layers))
+        if block is None:
+            self.blocks = nn.ModuleList(Block(cfg, attention, make_ffn(cfg.d_model), norm) for _ in range(cfg.n_layers))
+        else:
+            self.blocks = nn.ModuleList(block(cfg, i) for i in range(cfg.n_layers))
         self.final_norm = norm() if cfg.norm_position == "pre" else nn.Identity()
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.reset_parameters(generator)
