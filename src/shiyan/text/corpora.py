@@ -94,7 +94,7 @@ def shakespeare_works(edition: str = "gutenberg") -> dict[str, str]:
 
     Args:
         edition: ``"gutenberg"`` (the 42 modern-spelling Project Gutenberg texts, ~905k words) or
-            ``"folio"`` (36 First Folio texts with the original spelling).
+            ``"folio"`` (35 First Folio texts with the original spelling).
     """
     _check_edition(edition)
     return {name: text for name, _, text in _shakespeare_works(edition)}

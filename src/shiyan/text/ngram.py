@@ -467,8 +467,25 @@ class NGramLM:
         ids, offsets = _check_stream(ids, offsets, len(vocab))
         if ids.size == 0:
             raise ValueError("sentences must not be empty")
+        return self.fit_counts(count_ngrams(ids, offsets, self.order, len(vocab)), vocab)
+
+    def fit_counts(self, levels: Sequence[NGramCounts], vocab: Vocab) -> NGramLM:
+        """Estimate from n-gram counts of :func:`count_ngrams`; only ``levels[:order]`` are used.
+
+        Counting once at the highest order and fitting every lower order from a prefix of the levels
+        gives the same models as fitting each order from the sentences (the counts of order n do not
+        depend on the highest order counted).
+        """
+        self._check_params()
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a shiyan.text.Vocab; got {type(vocab).__name__}")
+        levels = list(levels)
+        if len(levels) < self.order or any(not isinstance(lv, NGramCounts) for lv in levels):
+            raise ValueError(f"levels must hold NGramCounts for orders 1..{self.order}; got {len(levels)} levels")
+        if len(levels[0]) != len(vocab):
+            raise ValueError(f"levels were counted with V={len(levels[0])} but the vocab has {len(vocab)} tokens")
         self.vocab_ = vocab
-        self.counts_ = count_ngrams(ids, offsets, self.order, len(vocab))
+        self.counts_ = levels[: self.order]
         if self.smoothing == "addk":
             self.tables_ = None
             self.adjusted_counts_ = None
@@ -744,8 +761,8 @@ def _check_stream(ids: np.ndarray, offsets: np.ndarray, vocab_size: int) -> tupl
         raise ValueError("offsets must be a non-empty 1-D integer array")
     if offsets[0] != 0 or offsets[-1] != ids.size or np.any(np.diff(offsets) < 0):
         raise ValueError("offsets must start at 0, end at len(ids) and never decrease")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer) or vocab_size < 4:
-        raise ValueError(f"vocab_size must be an integer >= 4 (3 specials and a word); got {vocab_size!r}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer) or vocab_size < 3:
+        raise ValueError(f"vocab_size must be an integer >= 3 (the specials <unk>, <s>, </s>); got {vocab_size!r}")
     if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError(f"ids must lie in [0, vocab_size={vocab_size})")
     return ids.astype(np.int64, copy=False), offsets.astype(np.int64, copy=False)
