@@ -39,12 +39,13 @@ def test_naive_kernel_formula_by_hand():
     assert float(kernel_attention_naive(q, k, v)) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("form", ["chunked", "cumsum"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize(("n_q", "n_k", "chunk"), [(30, 30, 7), (30, 30, 64), (12, 40, 5), (40, 12, 5), (1, 9, 4)])
-def test_parallel_and_cumsum_forms_match_naive(n_q, n_k, chunk, causal):
+def test_parallel_and_cumsum_forms_match_naive(n_q, n_k, chunk, causal, form):
     q, k, v = rand_qkv(2, 3, n_q, n_k, 8, 5)
     g = torch.randn(2, 3, n_q, 5, dtype=torch.float64)
-    ours = out_and_grads(linear_attention, q, k, v, g, causal=causal, chunk_size=chunk)
+    ours = out_and_grads(linear_attention, q, k, v, g, causal=causal, chunk_size=chunk, causal_form=form)
     ref = out_and_grads(kernel_attention_naive, q, k, v, g, causal=causal)
     assert max_diff(ours, ref) < 1e-12
 
@@ -55,6 +56,12 @@ def test_recurrent_form_matches_cumsum_form():
     rec = out_and_grads(linear_attention_recurrent, q, k, v, g)
     par = out_and_grads(linear_attention, q, k, v, g, causal=True, chunk_size=8)
     assert max_diff(rec, par) < 1e-12
+
+
+def test_bad_causal_form_is_named():
+    q, k, v = rand_qkv(1, 1, 4, 4, 2, requires_grad=False)
+    with pytest.raises(ValueError, match="causal_form"):
+        linear_attention(q, k, v, causal=True, causal_form="scan")
 
 
 def test_recurrent_with_a_prompt_state_matches_bottom_right_causal():
@@ -140,8 +147,9 @@ def test_scale_multiplies_queries_before_the_feature_map():
 def test_random_shapes_three_forms_agree(n, extra_keys, d, d_v, chunk, seed):
     q, k, v = rand_qkv(1, 2, n, n + extra_keys, d, d_v, seed=seed, requires_grad=False)
     naive = kernel_attention_naive(q, k, v, causal=True)
-    cumsum = linear_attention(q, k, v, causal=True, chunk_size=chunk)
+    cumsum = linear_attention(q, k, v, causal=True, chunk_size=chunk, causal_form="cumsum")
+    chunked = linear_attention(q, k, v, causal=True, chunk_size=chunk)
     state = linear_attention_state(k[:, :, :extra_keys], v[:, :, :extra_keys]) if extra_keys else None
     rec = linear_attention_recurrent(q, k[:, :, extra_keys:], v[:, :, extra_keys:], state=state)
-    assert max_diff([cumsum, rec], [naive, naive]) < 1e-11
+    assert max_diff([cumsum, chunked, rec], [naive, naive, naive]) < 1e-11
     assert max_diff([linear_attention(q, k, v)], [kernel_attention_naive(q, k, v)]) < 1e-11

@@ -47,10 +47,10 @@ Implementation notes and differences from the paper:
 * A user ``mask`` is a dense ``(..., seq_q, seq_k)`` tensor by definition; it is only sliced per
   tile (never expanded or copied whole). No gradient flows to it.
 * No dropout.
-* Dispatch: on CUDA tensors :func:`flash_attention` calls the Triton kernel from
-  ``shiyan.attention.flash_triton`` when that module and ``triton`` import. That kernel is not
-  written yet, so today CUDA tensors take this same tiled PyTorch path (correct, but no faster
-  than the PyTorch ops it is made of).
+* Dispatch: on CUDA tensors :func:`flash_attention` calls the Triton kernels of
+  :mod:`shiyan.attention.flash_triton` (forward and backward) when ``triton`` imports and the
+  call is one they handle (no ``mask`` tensor; float16, bfloat16 or float32; head dimension up to
+  256). Every other call, and every CPU tensor, takes the tiled PyTorch path below.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ from __future__ import annotations
 import functools
 import importlib
 import math
-from collections.abc import Callable
 from numbers import Integral
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -93,8 +93,10 @@ def flash_attention(
     but the largest intermediate is one ``block_q`` x ``block_k`` tile per batch element and
     head, in the forward and in the backward pass.
 
-    On CUDA the Triton kernel (``shiyan.attention.flash_triton``) is used when it and ``triton``
-    import; until that kernel exists CUDA tensors run this tiled PyTorch implementation.
+    On CUDA the Triton kernels (:mod:`shiyan.attention.flash_triton`) run when ``triton`` imports
+    and they support the call (no ``mask``; fp16/bf16/fp32; $d \le 256$); ``block_q``/``block_k``
+    then do not apply (the kernels choose their own tiles). Otherwise, and on CPU, the tiled
+    PyTorch implementation runs.
     """
     check_attention_args(q, k, v, mask=mask, scale=scale)
     for name, b in (("block_q", block_q), ("block_k", block_k)):
@@ -103,23 +105,22 @@ def flash_attention(
     if mask is not None and mask.requires_grad:
         raise ValueError("mask requires grad, but flash_attention does not differentiate the mask; detach it")
     tau = default_scale(q) if scale is None else float(scale)
-    triton_kernel = _triton_kernel() if q.is_cuda else None
-    if triton_kernel is not None:
-        return triton_kernel(q, k, v, causal=causal, mask=mask, scale=tau)
+    triton_module = _triton_module() if q.is_cuda else None
+    if triton_module is not None and triton_module.supports(q, k, v, mask):
+        return triton_module.flash_attention_triton(q, k, v, causal=causal, scale=tau)
     return _FlashAttention.apply(q, k, v, mask, bool(causal), tau, int(block_q), int(block_k))
 
 
 @functools.cache
-def _triton_kernel() -> Callable[..., Tensor] | None:
-    """``shiyan.attention.flash_triton.flash_attention_triton`` when it and ``triton`` import, else
-    ``None`` (then the tiled PyTorch path runs, also on CUDA)."""
+def _triton_module() -> ModuleType | None:
+    """:mod:`shiyan.attention.flash_triton` when it and ``triton`` import, else ``None`` (then the
+    tiled PyTorch path runs, also on CUDA)."""
     try:
-        module = importlib.import_module("shiyan.attention.flash_triton")
+        return importlib.import_module("shiyan.attention.flash_triton")
     except ModuleNotFoundError as e:
-        if e.name in ("shiyan.attention.flash_triton", "triton") or (e.name or "").startswith("triton."):
+        if e.name == "triton" or (e.name or "").startswith("triton."):
             return None
         raise
-    return module.flash_attention_triton
 
 
 def flash_attention_forward(

@@ -22,11 +22,18 @@ $O(N^2)$ kernelised formula :func:`kernel_attention_naive`:
 2. **causal by cumulative sums** (``causal=True``, §3.3): the sums run over $j \le i$ only,
 
    $$S_i = \sum_{j \le i} \phi(k_j) v_j^\top,\qquad z_i = \sum_{j \le i} \phi(k_j),\qquad
-   V'_i = \frac{\phi(q_i)^\top S_i}{\phi(q_i)^\top z_i};$$
+   V'_i = \frac{\phi(q_i)^\top S_i}{\phi(q_i)^\top z_i}.$$
 
-   we take the prefix sums with ``torch.cumsum`` over chunks of ``chunk_size`` positions, carrying
-   $S, z$ from chunk to chunk, so the $(N, d_\phi, d_v)$ tensor of all prefix states never exists
-   at once in the forward pass (autograd still keeps each chunk's states for the backward);
+   Two ways to compute these prefix sums, both over chunks of ``chunk_size`` positions that carry
+   $S, z$ from one chunk to the next (``causal_form``):
+
+   * ``"chunked"`` (the default): inside a chunk $c$ starting at position $c_0$,
+     $\phi(q_i)^\top S_i = \phi(q_i)^\top S_{c_0 - 1} + \sum_{c_0 \le j \le i} (\phi(q_i)^\top\phi(k_j))\, v_j$,
+     a masked $C \times C$ kernel matrix times the chunk's values plus one product with the carried
+     state: only matrix products, $O(N C d + N d_\phi d_v)$;
+   * ``"cumsum"``: the literal prefix sums with ``torch.cumsum``, which materialise the
+     $(C, d_\phi, d_v)$ states of every position of a chunk: the same numbers, more memory traffic;
+
 3. **recurrent** (§3.4; :func:`linear_attention_step`, :func:`linear_attention_recurrent`): the same
    sums as an RNN whose state is $(S, z)$:
    $S_t = S_{t-1} + \phi(k_t) v_t^\top$, $z_t = z_{t-1} + \phi(k_t)$,
@@ -176,16 +183,20 @@ def linear_attention(
     feature_map: FeatureMap = elu_feature_map,
     eps: float = 1e-6,
     chunk_size: int = 64,
+    causal_form: str = "chunked",
 ) -> Tensor:
     r"""Linear attention (Katharopoulos et al. 2020): the factorised form (§3.2) when
     ``causal=False``, the cumulative-sum form (§3.3) when ``causal=True``. ``O(N d_phi d_v)`` time.
 
-    ``chunk_size`` (causal only) bounds the prefix states held at once to
-    ``(B, H, chunk_size, d_phi, d_v)``. See the module docstring for ``mask`` and ``scale``.
+    ``chunk_size`` (causal only) is the chunk length $C$ of the prefix sums and ``causal_form``
+    picks ``"chunked"`` (masked $C \times C$ products, the default) or ``"cumsum"`` (literal prefix
+    sums, ``(B, H, C, d_phi, d_v)`` states at once). See the module docstring for ``mask`` and ``scale``.
     """
     _check(q, k, v, mask, scale, feature_map, eps)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    if causal_form not in ("chunked", "cumsum"):
+        raise ValueError(f"causal_form must be 'chunked' or 'cumsum'; got {causal_form!r}")
     phi_q, phi_k = _features(q, k, mask, scale, feature_map)
     if not causal:
         s = phi_k.transpose(-2, -1) @ v  # S = sum_j phi(k_j) v_j^T, (B, H, d_phi, d_v)
@@ -193,7 +204,36 @@ def linear_attention(
         num = phi_q @ s  # (B, H, N_q, d_v)
         den = (phi_q @ z[..., None]) + eps  # (B, H, N_q, 1)
         return num / den
+    if causal_form == "chunked":
+        return _causal_chunked(phi_q, phi_k, v, eps, int(chunk_size))
     return _causal_cumsum(phi_q, phi_k, v, eps, int(chunk_size))
+
+
+def _causal_chunked(phi_q: Tensor, phi_k: Tensor, v: Tensor, eps: float, chunk: int) -> Tensor:
+    """§3.3 chunk-wise: carried state $S, z$ plus a masked kernel matrix inside each chunk."""
+    b, h, n_q, d_phi = phi_q.shape
+    n_k, d_v = v.shape[2], v.shape[3]
+    offset = n_k - n_q  # query i reads the prefix ending at key t = i + offset
+    s = phi_k.new_zeros(b, h, d_phi, d_v)  # S after the keys before this chunk
+    z = phi_k.new_zeros(b, h, d_phi)  # z after the keys before this chunk
+    outs: list[Tensor] = []
+    if offset < 0:  # the first -offset queries see no key at all
+        outs.append(v.new_zeros(b, h, min(-offset, n_q), d_v))
+    for c0 in range(0, n_k, chunk):
+        c1 = min(c0 + chunk, n_k)
+        pk, vc = phi_k[:, :, c0:c1], v[:, :, c0:c1]  # (B, H, C, d_phi), (B, H, C, d_v)
+        i0, i1 = max(c0 - offset, 0), min(c1 - offset, n_q)  # queries whose prefix ends in this chunk
+        if i1 > i0:
+            pq = phi_q[:, :, i0:i1]  # (B, H, n, d_phi)
+            pos = torch.arange(i0, i1, device=v.device)[:, None] + offset  # (n, 1) query positions
+            keys = torch.arange(c0, c1, device=v.device)[None, :]  # (1, C)
+            a = (pq @ pk.transpose(-2, -1)) * (keys <= pos)  # phi(q_i)^T phi(k_j), j <= i, (B, H, n, C)
+            num = pq @ s + a @ vc  # phi(q_i)^T S_i, (B, H, n, d_v)
+            den = pq @ z[..., None] + a.sum(dim=-1, keepdim=True) + eps  # phi(q_i)^T z_i + eps, (B, H, n, 1)
+            outs.append(num / den)
+        s = s + pk.transpose(-2, -1) @ vc  # S += sum_{j in chunk} phi(k_j) v_j^T
+        z = z + pk.sum(dim=2)
+    return torch.cat(outs, dim=2)  # (B, H, N_q, d_v)
 
 
 def _causal_cumsum(phi_q: Tensor, phi_k: Tensor, v: Tensor, eps: float, chunk: int) -> Tensor:
