@@ -45,7 +45,8 @@ def test_every_topic_has_a_test_running_its_quick_profile(slug):
     this keeps the contract without running every topic twice."""
     here = Path(__file__).resolve().parent / "topics"
     texts = [p.read_text() for p in here.glob("test_*.py")]
-    assert any(slug in t and "execute(" in t for t in texts), f"no test in tests/topics runs {slug!r}"
+    runs = ("execute(", "run_quick_profile(")
+    assert any(slug in t and any(r in t for r in runs) for t in texts), f"no test in tests/topics runs {slug!r}"
 
 
 @pytest.mark.parametrize("slug", TOPICS)
