@@ -85,25 +85,57 @@ def _proxy(stat_l: np.ndarray, w_l: float, stat_r: np.ndarray, w_r: float, crite
     return -w_r * _impurity(stat_r, w_r, criterion) - w_l * _impurity(stat_l, w_l, criterion)
 
 
-@njit(cache=True, nogil=True)
-def _argsort_float32(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Argsort of float32 ``values`` through one direct sort of 64-bit keys (order-preserving bits, then index).
+_SMALL_RANGE = 16  # ranges this short are finished by insertion sort
 
-    The float's bits are mapped to an unsigned integer with the same order (flip all bits of negatives, set the
-    sign bit of non-negatives) and the position is packed into the low 32 bits, so a plain integer sort (no
-    indirect comparisons) yields the permutation.
+
+@njit(cache=True, nogil=True)
+def _sort_values(xs: np.ndarray, perm: np.ndarray, n: int, stack: np.ndarray) -> None:
+    r"""Sort ``xs[:n]`` in place, carrying ``perm[:n]`` along: three-way quicksort, insertion sort on short ranges.
+
+    The three-way partition (< pivot, == pivot, > pivot) makes features with few distinct values (codes,
+    calendar fields) cost $O(n \log d)$ for $d$ distinct values.  The larger part is pushed on ``stack`` and the
+    smaller one handled first, so the stack never holds more than $\log_2 n$ ranges.
     """
-    n = values.shape[0]
-    bits = values.view(np.uint32)
-    for q in range(n):
-        b = bits[q]
-        u = ~b if b & np.uint32(0x80000000) else b | np.uint32(0x80000000)
-        keys[q] = (np.uint64(u) << np.uint64(32)) | np.uint64(q)
-    keys.sort()
-    order = np.empty(n, dtype=np.int64)
-    for q in range(n):
-        order[q] = np.int64(keys[q] & np.uint64(0xFFFFFFFF))
-    return order
+    top = 0
+    stack[0, 0], stack[0, 1] = 0, n
+    top = 1
+    while top > 0:
+        top -= 1
+        lo, hi = stack[top, 0], stack[top, 1]
+        while hi - lo > _SMALL_RANGE:
+            a, b, c = xs[lo], xs[(lo + hi) // 2], xs[hi - 1]
+            pivot = max(min(a, b), min(max(a, b), c))  # median of three
+            lt, i, gt = lo, lo, hi - 1
+            while i <= gt:
+                v = xs[i]
+                if v < pivot:
+                    xs[i], xs[lt] = xs[lt], v
+                    perm[i], perm[lt] = perm[lt], perm[i]
+                    lt += 1
+                    i += 1
+                elif v > pivot:
+                    xs[i], xs[gt] = xs[gt], v
+                    perm[i], perm[gt] = perm[gt], perm[i]
+                    gt -= 1
+                else:
+                    i += 1
+            if lt - lo > hi - gt - 1:
+                stack[top, 0], stack[top, 1] = lo, lt
+                lo = gt + 1
+            else:
+                stack[top, 0], stack[top, 1] = gt + 1, hi
+                hi = lt
+            top += 1
+        for a in range(lo + 1, hi):
+            v = xs[a]
+            pa = perm[a]
+            b = a - 1
+            while b >= lo and xs[b] > v:
+                xs[b + 1] = xs[b]
+                perm[b + 1] = perm[b]
+                b -= 1
+            xs[b + 1] = v
+            perm[b + 1] = pa
 
 
 @njit(cache=True, nogil=True)
@@ -123,18 +155,30 @@ def _best_split(
     w_node: float,
     rng_state: np.ndarray,
     shuffle: bool,
-) -> tuple[int, float, float]:
-    """Best split of ``rows[start:end]``: returns (feature, threshold, proxy); feature is -2 when none is valid."""
+    xs: np.ndarray,
+    perm: np.ndarray,
+    stack: np.ndarray,
+    stat_l: np.ndarray,
+    stat_r: np.ndarray,
+    const_mask: int,
+) -> tuple[int, float, float, int]:
+    r"""Best split of ``rows[start:end]``: returns (feature, threshold, proxy, const_mask); feature is -2 if none.
+
+    Bit $j$ of ``const_mask`` marks feature $j$ as constant in an ancestor, hence here: it is skipped without
+    counting towards ``max_features``; features found constant in this node are added to the returned mask (only
+    for $p \le 63$; with more features the mask stays 0).
+
+    ``xs`` (n_rows,) float32, ``perm`` (n_rows,) int64, ``stack`` (64, 2) int64 and ``stat_l`` / ``stat_r`` are
+    scratch space reused by every node.
+    """
     n = end - start
     n_features = features.shape[0]
     if shuffle:  # fresh random feature order at every node (Fisher-Yates)
         for a in range(n_features - 1, 0, -1):
             b = _rand_below(rng_state, a + 1)
             features[a], features[b] = features[b], features[a]
-    values = np.empty(n, dtype=np.float32)
-    keys = np.empty(n, dtype=np.uint64)
-    stat_l = np.empty_like(stat_node)
-    stat_r = np.empty_like(stat_node)
+    regression = criterion == SQUARED_ERROR
+    use_mask = n_features <= 63
     best_feature, best_threshold, best_proxy = UNDEFINED, 0.0, -np.inf
     n_visited = 0
     n_informative = 0
@@ -142,28 +186,57 @@ def _best_split(
         if n_visited >= max_features and n_informative > 0:
             break
         j = features[jj]
+        if use_mask and (const_mask >> j) & 1:
+            continue
         n_visited += 1
+        col = X[:, j]
+        vmin = np.inf
+        vmax = -np.inf
         for q in range(n):
-            values[q] = X[rows[start + q], j]
-        order = _argsort_float32(values, keys)
-        if values[order[n - 1]] <= values[order[0]] + FEATURE_THRESHOLD:
+            i = rows[start + q]
+            v = col[i]
+            xs[q] = v
+            perm[q] = i
+            vmin = min(vmin, v)
+            vmax = max(vmax, v)
+        if vmax <= vmin + FEATURE_THRESHOLD:
+            if use_mask:
+                const_mask |= np.int64(1) << j
             continue  # constant feature in this node: no split possible
         n_informative += 1
+        _sort_values(xs, perm, n, stack)
         stat_l[:] = 0.0
         w_l = 0.0
+        s_l = 0.0
         for p in range(1, n):
-            i = rows[start + order[p - 1]]
-            _add_row(stat_l, i, yk, yv, w, criterion)
-            w_l += w[i]
-            x_prev = values[order[p - 1]]
-            x_next = values[order[p]]
+            i = perm[p - 1]
+            wi = w[i]
+            w_l += wi
+            if regression:
+                s_l += wi * yv[i]
+            else:
+                stat_l[yk[i]] += wi
+            x_prev = xs[p - 1]
+            x_next = xs[p]
             if x_next <= x_prev + FEATURE_THRESHOLD:
                 continue  # cannot cut between equal values
             if p < min_samples_leaf or n - p < min_samples_leaf:
                 continue
-            for k in range(stat_node.shape[0]):
-                stat_r[k] = stat_node[k] - stat_l[k]
-            proxy = _proxy(stat_l, w_l, stat_r, w_node - w_l, criterion)
+            if regression:
+                s_r = stat_node[0] - s_l
+                proxy = s_l * s_l / w_l + s_r * s_r / (w_node - w_l)
+            elif criterion == GINI:  # -W_L I(L) - W_R I(R) = sum_k s_Lk^2 / W_L + sum_k s_Rk^2 / W_R - W_t
+                sq_l = 0.0
+                sq_r = 0.0
+                for k in range(stat_node.shape[0]):
+                    sq_l += stat_l[k] * stat_l[k]
+                    r = stat_node[k] - stat_l[k]
+                    sq_r += r * r
+                proxy = sq_l / w_l + sq_r / (w_node - w_l)
+            else:
+                for k in range(stat_node.shape[0]):
+                    stat_r[k] = stat_node[k] - stat_l[k]
+                proxy = _proxy(stat_l, w_l, stat_r, w_node - w_l, criterion)
             if proxy > best_proxy:
                 best_proxy = proxy
                 best_feature = j
@@ -171,7 +244,7 @@ def _best_split(
                 if theta == x_next or theta == np.inf or theta == -np.inf:
                     theta = float(x_prev)
                 best_threshold = theta
-    return best_feature, best_threshold, best_proxy
+    return best_feature, best_threshold, best_proxy, const_mask
 
 
 @njit(cache=True, nogil=True)
@@ -223,15 +296,22 @@ def grow_tree(
     rng_state = np.full(1, np.uint64(seed) | np.uint64(1), dtype=np.uint64)
     shuffle = max_features < n_features
     stat = np.empty(n_stat, dtype=np.float64)
+    stat_l = np.empty(n_stat, dtype=np.float64)
+    stat_r = np.empty(n_stat, dtype=np.float64)
+    n_rows = rows.shape[0]
+    xs = np.empty(n_rows, dtype=np.float32)
+    perm = np.empty(n_rows, dtype=np.int64)
+    sort_stack = np.empty((64, 2), dtype=np.int64)
 
-    # stack of (start, end, depth, parent, is_left)
-    stack = np.empty((capacity + 1, 5), dtype=np.int64)
+    # stack of (start, end, depth, parent, is_left, mask of features constant in an ancestor)
+    stack = np.zeros((capacity + 1, 6), dtype=np.int64)
     stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3], stack[0, 4] = 0, rows.shape[0], 0, -1, 0
     top = 1
     n_nodes = 0
     while top > 0:
         top -= 1
         start, end, depth, parent, is_left = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4]
+        const_mask = stack[top, 5]
         node = n_nodes
         n_nodes += 1
         if parent >= 0:
@@ -259,9 +339,9 @@ def grow_tree(
         is_leaf = depth >= max_depth or n_t < min_samples_split or n_t < 2 * min_samples_leaf or imp <= EPSILON
         if is_leaf:
             continue
-        j, theta, _ = _best_split(
+        j, theta, _, const_mask = _best_split(
             X, yk, yv, w, rows, start, end, features, max_features, min_samples_leaf, criterion, stat, w_t,
-            rng_state, shuffle,
+            rng_state, shuffle, xs, perm, sort_stack, stat_l, stat_r, const_mask,
         )  # fmt: skip
         if j == UNDEFINED:
             continue
@@ -270,8 +350,10 @@ def grow_tree(
         threshold[node] = theta
         # push right first so that the left child is built (and numbered) first
         stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4] = mid, end, depth + 1, node, 0
+        stack[top, 5] = const_mask
         top += 1
         stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4] = start, mid, depth + 1, node, 1
+        stack[top, 5] = const_mask
         top += 1
 
     return (
@@ -319,8 +401,8 @@ def forest_mean_value(
     """
     n, n_trees, n_out = X.shape[0], roots.shape[0], value.shape[1]
     out = np.zeros((n, n_out), dtype=np.float64)
-    for i in range(n):
-        for b in range(n_trees):
+    for b in range(n_trees):  # tree by tree, so one tree's nodes stay in cache while all rows pass through it
+        for i in range(n):
             node = roots[b]
             while left[node] != LEAF:
                 if X[i, feature[node]] <= threshold[node]:
@@ -329,6 +411,4 @@ def forest_mean_value(
                     node = right[node]
             for k in range(n_out):
                 out[i, k] += value[node, k]
-        for k in range(n_out):
-            out[i, k] /= n_trees
-    return out
+    return out / n_trees

@@ -108,7 +108,7 @@ def grow_cart(
 ) -> CartTree:
     """Grow one tree on validated inputs (the building block for forests and boosting).
 
-    ``X32`` is a C-contiguous float32 (n, p) matrix, ``y`` int class indices in [0, n_classes) for "gini" /
+    ``X32`` is a float32 (n, p) matrix (column-major avoids a copy), ``y`` int class indices in [0, n_classes) for "gini" /
     "entropy" or float targets for "squared_error", ``sample_weight`` non-negative float64 (rows with weight 0 are
     left out, as in scikit-learn).  ``seed`` drives the per-node feature shuffle when ``max_features < p``.
     """
@@ -270,8 +270,9 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        X32 = self._validate_X(X)
+        shares = self.tree_.predict_value(X32)  # (n, n_classes) leaf class shares; normalising keeps the arg max
+        return self.classes_[np.argmax(shares, axis=1)]
 
 
 class DecisionTreeRegressor(RegressorMixin, _BaseTree):
