@@ -22,7 +22,9 @@ from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
 from shiyan.core.train import TrainConfig, train
 from shiyan.data.text import char_corpus
+from shiyan.nn.gau import gau_block, mixed_chunk_attention
 from shiyan.nn.lm import LMConfig, TransformerLM
+from shiyan.nn.moe import MoEFeedForward
 
 META = TopicMeta(
     slug="flash-attention",
@@ -83,6 +85,12 @@ class Config(TopicConfig):
     """N of the benchmark rows (the issue's memory target is stated at N = 8192: see full())."""
     bench_repeats: int = 3
     """Timed repeats per benchmark row (the best is kept)."""
+    block_variants: bool = True
+    """Also train FLASH (GAU blocks, mixed chunk attention) and an MoE feed-forward model at the same budget."""
+    flash_chunk: int = 16
+    """Chunk size c of the FLASH rows (quadratic inside a chunk, linear across chunks)."""
+    moe_experts: int = 4
+    """Experts E of the MoE row (top-1, each as wide as the dense FFN: equal active compute)."""
 
     def validate(self) -> None:
         for name in ("check_lengths", "mem_lengths", "time_lengths"):
@@ -100,7 +108,7 @@ class Config(TopicConfig):
             raise ConfigError(f"text_chars must be at least 20 * seq_len; got {self.text_chars}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0; got {self.lr}")
-        for name in ("window", "stride", "table_mem_len", "bench_len", "bench_repeats"):
+        for name in ("window", "stride", "table_mem_len", "bench_len", "bench_repeats", "flash_chunk", "moe_experts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}")
 
@@ -123,6 +131,7 @@ class Config(TopicConfig):
             table_mem_len=256,
             bench_len=1024,
             bench_repeats=2,
+            block_variants=False,
         )
 
     @classmethod
@@ -222,12 +231,17 @@ def _char_data(n_chars: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     return corpus.train, corpus.val, corpus.vocab_size
 
 
-def _train_lm(cfg: Config, ctx: RunContext, attention, data) -> dict[str, float]:
+def _train_lm(cfg: Config, ctx: RunContext, attention, data, n_layers: int | None = None, **build) -> dict[str, float]:
+    """Train the shared LM; ``build`` (``block=`` or ``ffn=``) is passed to :class:`TransformerLM`."""
     train_ids, held_ids, vocab = data
     lm_cfg = LMConfig(
-        vocab_size=vocab, d_model=cfg.d_model, n_layers=cfg.n_layers, n_heads=cfg.n_heads, max_seq_len=cfg.seq_len
+        vocab_size=vocab,
+        d_model=cfg.d_model,
+        n_layers=n_layers or cfg.n_layers,
+        n_heads=cfg.n_heads,
+        max_seq_len=cfg.seq_len,
     )
-    model = TransformerLM(lm_cfg, attention=attention, generator=ctx.torch_generator("lm-init"))
+    model = TransformerLM(lm_cfg, attention=attention, generator=ctx.torch_generator("lm-init"), **build)
     t = cfg.seq_len
 
     def next_batch(gen: torch.Generator):
@@ -246,7 +260,9 @@ def _train_lm(cfg: Config, ctx: RunContext, attention, data) -> dict[str, float]
     tcfg = TrainConfig(
         steps=cfg.steps, lr=cfg.lr, warmup_steps=max(1, cfg.steps // 10), eval_every=0, seed=cfg.seed, grad_clip=1.0
     )
-    hist = train(model, next_batch, lambda m, x, y: m.loss(x, y), tcfg, evaluate=evaluate)
+    hist = train(
+        model, next_batch, lambda m, x, y: m.loss(x, y) + getattr(m, "module", m).aux_loss(), tcfg, evaluate=evaluate
+    )
     return {"held_out_loss": hist.evals[-1][1]["held_out_loss"], "seconds": hist.seconds, "loss_curve": hist.loss}
 
 
@@ -357,6 +373,10 @@ def _run(cfg: Config, ctx: RunContext) -> Result:
         peak = _peak_bytes(fn, q, k, v)
         rows.append([name, out["held_out_loss"], out["held_out_loss"] / math.log(2), out["seconds"], peak / 2**20])
         curves[name], losses[name] = out["loss_curve"], out["held_out_loss"]
+    if cfg.block_variants:
+        for name, out, peak in _block_variant_rows(cfg, ctx, data, gen):
+            rows.append([name, out["held_out_loss"], out["held_out_loss"] / math.log(2), out["seconds"], peak / 2**20])
+            curves[name] = out["loss_curve"]
     res.table(
         "attention_variants",
         [
@@ -370,11 +390,17 @@ def _run(cfg: Config, ctx: RunContext) -> Result:
         caption_en=f"Character-level Shakespeare LM ({cfg.n_layers} layers, d = {cfg.d_model}, context {cfg.seq_len}), "
         f"{cfg.steps} steps of {cfg.batch_size} sequences, the same initial weights and batches for every variant; "
         "CPU, one thread. Memory: one causal attention call, forward + backward, one sequence, all heads, counting "
-        "the tensors PyTorch's dispatcher sees (a fused kernel's internal scratch, as in SDPA, is not seen).",
+        "the tensors PyTorch's dispatcher sees (a fused kernel's internal scratch, as in SDPA, is not seen). "
+        f"FLASH: {2 * cfg.n_layers} GAU blocks (a GAU block replaces attention + FFN with about half the weights), "
+        f"chunk {cfg.flash_chunk}; its memory is one mixed chunk attention call. MoE: SDPA attention with a top-1 "
+        f"mixture of {cfg.moe_experts} FFNs as wide as the dense one (equal active compute), Switch balancing loss.",
         caption_zh=f"字符级莎士比亚语言模型（{cfg.n_layers} 层，d = {cfg.d_model}，上下文 {cfg.seq_len}），"
         f"每个变体训练 {cfg.steps} 步、每步 {cfg.batch_size} 条序列，初始权重与批次完全相同；CPU 单线程。"
         "内存：一次因果注意力调用的前向 + 反向，一条序列，所有头；只计 PyTorch 调度器看得到的张量"
-        "（融合内核内部的临时缓冲，例如 SDPA 的，不在其中）。",
+        "（融合内核内部的临时缓冲，例如 SDPA 的，不在其中）。"
+        f"FLASH：{2 * cfg.n_layers} 个 GAU 块（一个 GAU 块取代注意力 + FFN，权重约为一半），块长 {cfg.flash_chunk}；"
+        f"内存为一次混合块注意力调用。MoE：SDPA 注意力，加上 {cfg.moe_experts} 个与稠密 FFN 等宽的前馈专家、top-1 路由"
+        "（激活计算量相同）与 Switch 负载均衡损失。",
     )
     exact = [losses["naive"], losses["SDPA"], losses["flash (CPU)"]]
     spread = max(exact) - min(exact)
@@ -390,6 +416,30 @@ def _run(cfg: Config, ctx: RunContext) -> Result:
 
     _figures(cfg, ctx, mem, slope, times, curves)
     return res
+
+
+def _block_variant_rows(cfg: Config, ctx: RunContext, data, gen: torch.Generator):
+    """(name, training result, attention peak bytes) for FLASH and the MoE model, on the same data and budget."""
+    h, dh = cfg.n_heads, cfg.d_model // cfg.n_heads
+    flash_out = _train_lm(
+        cfg, ctx, None, data, n_layers=2 * cfg.n_layers, block=gau_block("flash", s=32, chunk_size=cfg.flash_chunk)
+    )
+    n, s, e = cfg.table_mem_len, 32, 2 * cfg.d_model
+    qq, kq, ql, kl = (torch.randn(1, n, s, generator=gen).requires_grad_() for _ in range(4))
+    v = torch.randn(1, n, e, generator=gen).requires_grad_()
+    table = torch.zeros(2 * cfg.flash_chunk - 1)
+
+    def chunked(*_args, **_kw):  # the FLASH attention call, behind the probe's (q, k, v, causal=) interface
+        return mixed_chunk_attention(qq, kq, ql, kl, v, table, chunk_size=cfg.flash_chunk, length_scale=n)
+
+    yield f"FLASH (GAU, chunk {cfg.flash_chunk})", flash_out, _peak_bytes(chunked, qq, kq, v)
+
+    def moe(d: int):
+        return MoEFeedForward(d, 4 * d, cfg.moe_experts, 1, capacity_factor=1.25, balance_coef=0.01)
+
+    moe_out = _train_lm(cfg, ctx, sdpa, data, ffn=moe)
+    q, k, v = _qkv(gen, 1, h, cfg.table_mem_len, dh)
+    yield f"MoE FFN (E = {cfg.moe_experts}, top-1) + SDPA", moe_out, _peak_bytes(sdpa, q, k, v)
 
 
 def _figures(cfg: Config, ctx: RunContext, mem, slope, times, curves) -> None:
