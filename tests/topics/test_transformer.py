@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
-from pathlib import Path
 
 import pytest
 import torch
 
 from shiyan.core import ConfigError, Store, field_docs
 from shiyan.core.runner import build_config, execute
+from shiyan.data.text import char_corpus
 from shiyan.topics import get_topic
+from topics.contract import check_post
 
 SLUG = "transformer"
 FIGURES = {"heldout-curves"}
-POSTS = Path(__file__).resolve().parents[2] / "docs" / "posts"
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,8 @@ def test_flash_table_block_variant_rows(tmp_path):
     fa = get_topic("flash-attention")
     cfg = dataclasses.replace(build_config(fa, "quick"), block_variants=True, steps=3, text_chars=20_000, seq_len=32)
     ctx = RunContext(seed=0, profile="quick", out_dir=tmp_path)
-    rows = list(fa.module._block_variant_rows(cfg, ctx, fa.module._char_data(cfg.text_chars), torch.Generator()))
+    corpus = char_corpus("shakespeare", cfg.text_chars)
+    rows = list(fa.module._block_variant_rows(cfg, ctx, corpus, torch.Generator()))
     assert [r[0].split()[0] for r in rows] == ["FLASH", "MoE"]
     for _, out, peak in rows:
         assert math.isfinite(out["held_out_loss"]) and out["held_out_loss"] < math.log(256) and peak > 0
@@ -101,12 +101,4 @@ def test_config_contract():
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_posts_have_front_matter_and_figure_markers(lang):
-    text = (POSTS / f"{SLUG}.{lang}.md").read_text(encoding="utf-8")
-    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
-    assert match
-    assert dict(line.split(": ", 1) for line in match.group(1).splitlines()) == {"slug": SLUG, "lang": lang}
-    body = text[match.end() :]
-    assert not re.search(r"^# ", body, re.M)
-    assert "<!-- shiyan:results -->" in body
-    assert set(re.findall(r"<!-- shiyan:figure ([\w-]+) -->", body)) == FIGURES
-    assert body.count("$$") % 2 == 0
+    check_post(SLUG, lang, FIGURES)

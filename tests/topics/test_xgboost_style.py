@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
-from pathlib import Path
 
 import pytest
 
 from shiyan.core import ConfigError, Store, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
+from topics.contract import check_post
 
 SLUG = "xgboost"
 FIGURES = {"convergence", "missing"}
-POSTS = Path(__file__).resolve().parents[2] / "docs" / "posts"
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +55,4 @@ def test_config_contract():
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_posts_have_front_matter_and_markers(lang):
-    text = (POSTS / f"{SLUG}.{lang}.md").read_text(encoding="utf-8")
-    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
-    assert match
-    assert dict(line.split(": ", 1) for line in match.group(1).splitlines()) == {"slug": SLUG, "lang": lang}
-    body = text[match.end() :]
-    assert not re.search(r"^# ", body, re.M)
-    assert "<!-- shiyan:results -->" in body
-    assert set(re.findall(r"<!-- shiyan:figure ([\w-]+) -->", body)) == FIGURES
-    assert body.count("$$") % 2 == 0
+    check_post(SLUG, lang, FIGURES)

@@ -255,3 +255,53 @@ def train(
     if path is not None:
         checkpoint(cfg.steps)
     return history
+
+
+def lm_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Next-token cross-entropy plus the model's auxiliary losses (MoE balancing, ...), if it has any.
+    Works on the bare model and on a DistributedDataParallel wrapper."""
+    inner = getattr(model, "module", model)
+    logits = model(x)  # (B, T, V)
+    loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+    aux = getattr(inner, "aux_loss", None)
+    return loss + aux() if callable(aux) else loss
+
+
+@dataclasses.dataclass
+class CorpusRun:
+    """What :func:`train_lm_on_corpus` measured."""
+
+    held_out_loss: float
+    """Mean next-token cross-entropy on the corpus's fixed held-out windows after the last step (nats)."""
+    seconds: float
+    """Wall-clock training time (evaluation included)."""
+    history: TrainHistory
+
+    @property
+    def loss_curve(self) -> list[float]:
+        return self.history.loss
+
+
+def train_lm_on_corpus(
+    model: nn.Module,
+    corpus,
+    cfg: TrainConfig,
+    *,
+    seq_len: int,
+    batch_size: int,
+    eval_windows: int = 64,
+    progress: Callable | None = None,
+) -> CorpusRun:
+    """Train a language model on random windows of ``corpus`` (a :class:`shiyan.data.text.CharCorpus`) with
+    :func:`train` and :func:`lm_loss`, then measure the held-out loss on ``eval_windows`` fixed windows.
+    Every sequence topic trains this way, so their numbers are comparable."""
+    evaluate = corpus.evaluator(seq_len, n_windows=eval_windows, batch_size=batch_size)
+    history = train(
+        model,
+        lambda g: corpus.batch("train", seq_len, batch_size, g),
+        lm_loss,
+        cfg,
+        evaluate=evaluate,
+        progress=progress,
+    )
+    return CorpusRun(held_out_loss=history.evals[-1][1]["held_out_loss"], seconds=history.seconds, history=history)

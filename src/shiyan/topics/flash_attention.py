@@ -20,7 +20,7 @@ from shiyan.attention import flash_attention, linear_attention, naive_attention,
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
 from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
-from shiyan.core.train import TrainConfig, train
+from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
 from shiyan.nn.gau import gau_block, mixed_chunk_attention
 from shiyan.nn.lm import LMConfig, TransformerLM
@@ -225,48 +225,28 @@ def _variants(cfg: Config) -> dict[str, object]:
 # -- the character-level language model ---------------------------------------------------------------------------
 
 
-def _char_data(n_chars: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The first ``n_chars`` characters of the complete Shakespeare: (train ids, held-out ids, vocabulary size)."""
-    corpus = char_corpus("shakespeare", n_chars)
-    return corpus.train, corpus.val, corpus.vocab_size
-
-
-def _train_lm(cfg: Config, ctx: RunContext, attention, data, n_layers: int | None = None, **build) -> dict[str, float]:
-    """Train the shared LM; ``build`` (``block=`` or ``ffn=``) is passed to :class:`TransformerLM`."""
-    train_ids, held_ids, vocab = data
+def _train_lm(cfg: Config, ctx: RunContext, attention, corpus, n_layers: int | None = None, **build) -> dict:
+    """Train the shared LM on the corpus; ``build`` (``block=`` or ``ffn=``) is passed to :class:`TransformerLM`."""
     lm_cfg = LMConfig(
-        vocab_size=vocab,
+        vocab_size=corpus.vocab_size,
         d_model=cfg.d_model,
         n_layers=n_layers or cfg.n_layers,
         n_heads=cfg.n_heads,
         max_seq_len=cfg.seq_len,
     )
     model = TransformerLM(lm_cfg, attention=attention, generator=ctx.torch_generator("lm-init"), **build)
-    t = cfg.seq_len
-
-    def next_batch(gen: torch.Generator):
-        start = torch.randint(0, len(train_ids) - t - 1, (cfg.batch_size,), generator=gen)
-        rows = start[:, None] + torch.arange(t + 1)  # (B, T+1)
-        chunk = train_ids[rows]
-        return chunk[:, :-1], chunk[:, 1:]
-
-    starts = torch.linspace(0, len(held_ids) - t - 2, cfg.eval_batches * cfg.batch_size).long()
-    held_rows = held_ids[starts[:, None] + torch.arange(t + 1)]  # fixed held-out windows
-
-    def evaluate(m) -> dict[str, float]:
-        losses = [m.loss(c[:, :-1], c[:, 1:]) for c in held_rows.split(cfg.batch_size)]
-        return {"held_out_loss": float(torch.stack(losses).mean())}
-
     tcfg = TrainConfig(
         steps=cfg.steps, lr=cfg.lr, warmup_steps=max(1, cfg.steps // 10), eval_every=0, seed=cfg.seed, grad_clip=1.0
     )
-    hist = train(
-        model, next_batch, lambda m, x, y: m.loss(x, y) + getattr(m, "module", m).aux_loss(), tcfg, evaluate=evaluate
+    out = train_lm_on_corpus(
+        model,
+        corpus,
+        tcfg,
+        seq_len=cfg.seq_len,
+        batch_size=cfg.batch_size,
+        eval_windows=cfg.eval_batches * cfg.batch_size,
     )
-    return {"held_out_loss": hist.evals[-1][1]["held_out_loss"], "seconds": hist.seconds, "loss_curve": hist.loss}
-
-
-# -- the experiment -----------------------------------------------------------------------------------------------
+    return {"held_out_loss": out.held_out_loss, "seconds": out.seconds, "loss_curve": out.loss_curve}
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
@@ -363,7 +343,7 @@ def _run(cfg: Config, ctx: RunContext) -> Result:
         res.metric(f"time_{name.split()[0].lower()}_at_{cfg.time_lengths[-1]}", ts[-1], unit="s")
 
     # 4. the comparison table: every variant on the same LM, data, steps and batches
-    data = _char_data(cfg.text_chars)
+    data = char_corpus("shakespeare", cfg.text_chars)
     rows, curves, losses = [], {}, {}
     h, dh = cfg.n_heads, cfg.d_model // cfg.n_heads
     variants = _variants(cfg)

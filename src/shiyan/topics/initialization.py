@@ -17,7 +17,7 @@ from shiyan import data
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
 from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
-from shiyan.core.train import TrainConfig, train
+from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
 from shiyan.nn import init
 from shiyan.nn.lm import LMConfig, TransformerLM
@@ -251,16 +251,16 @@ def _train(cfg: Config, ctx: RunContext, model: TransformerLM, corpus, lr: float
     tcfg = TrainConfig(
         steps=cfg.steps, lr=lr, warmup_steps=warmup, eval_every=0, seed=cfg.seed, weight_decay=0.1, grad_clip=1.0
     )
-    evaluate = corpus.evaluator(cfg.seq_len, n_windows=cfg.eval_windows, batch_size=cfg.batch_size)
-    hist = train(
+    out = train_lm_on_corpus(
         model,
-        lambda g: corpus.batch("train", cfg.seq_len, cfg.batch_size, g),
-        lambda m, x, y: m.loss(x, y),
+        corpus,
         tcfg,
-        evaluate=evaluate,
+        seq_len=cfg.seq_len,
+        batch_size=cfg.batch_size,
+        eval_windows=cfg.eval_windows,
         progress=lambda it, total, description: ctx.progress(it, total=total, description=name),
     )
-    return {"held_out": hist.evals[-1][1]["held_out_loss"], "curve": hist.loss}
+    return {"held_out": out.held_out_loss, "curve": out.loss_curve}
 
 
 def _attention_experiment(cfg: Config, ctx: RunContext, res: Result, corpus) -> None:

@@ -15,7 +15,7 @@ from shiyan.attention import computed_scores, naive_attention, pattern_mask, spa
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
 from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
-from shiyan.core.train import TrainConfig, train
+from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
 from shiyan.nn.lm import LMConfig, TransformerLM
 
@@ -148,38 +148,26 @@ def sdpa(q, k, v, *, causal=False, mask=None, scale=None):
 # -- the character-level language model (the same set-up as the other attention topics) ------------------------
 
 
-def _char_data(n_chars: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The first ``n_chars`` characters of the complete Shakespeare: (train ids, held-out ids, vocabulary size)."""
-    corpus = char_corpus("shakespeare", n_chars)
-    return corpus.train, corpus.val, corpus.vocab_size
-
-
-def _train_lm(cfg: Config, ctx: RunContext, attention, data) -> dict:
-    train_ids, held_ids, vocab = data
+def _train_lm(cfg: Config, ctx: RunContext, attention, corpus) -> dict:
+    """Train the shared LM with this attention on the corpus (the set-up every attention topic uses)."""
     lm_cfg = LMConfig(
-        vocab_size=vocab, d_model=cfg.d_model, n_layers=cfg.n_layers, n_heads=cfg.n_heads, max_seq_len=cfg.seq_len
+        vocab_size=corpus.vocab_size,
+        d_model=cfg.d_model,
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        max_seq_len=cfg.seq_len,
     )
     model = TransformerLM(lm_cfg, attention=attention, generator=ctx.torch_generator("lm-init"))
-    t = cfg.seq_len
-
-    def next_batch(gen: torch.Generator):
-        start = torch.randint(0, len(train_ids) - t - 1, (cfg.batch_size,), generator=gen)
-        chunk = train_ids[start[:, None] + torch.arange(t + 1)]  # (B, T+1)
-        return chunk[:, :-1], chunk[:, 1:]
-
-    starts = torch.linspace(0, len(held_ids) - t - 2, cfg.eval_batches * cfg.batch_size).long()
-    held_rows = held_ids[starts[:, None] + torch.arange(t + 1)]  # fixed held-out windows
-
-    def evaluate(m) -> dict[str, float]:
-        losses = [m.loss(c[:, :-1], c[:, 1:]) for c in held_rows.split(cfg.batch_size)]
-        return {"held_out_loss": float(torch.stack(losses).mean())}
-
     tcfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=max(1, cfg.steps // 10), eval_every=0, seed=cfg.seed)
-    hist = train(model, next_batch, lambda m, x, y: m.loss(x, y), tcfg, evaluate=evaluate)
-    return {"held_out_loss": hist.evals[-1][1]["held_out_loss"], "seconds": hist.seconds, "loss_curve": hist.loss}
-
-
-# -- the experiment -----------------------------------------------------------------------------------------------
+    out = train_lm_on_corpus(
+        model,
+        corpus,
+        tcfg,
+        seq_len=cfg.seq_len,
+        batch_size=cfg.batch_size,
+        eval_windows=cfg.eval_batches * cfg.batch_size,
+    )
+    return {"held_out_loss": out.held_out_loss, "seconds": out.seconds, "loss_curve": out.loss_curve}
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
@@ -280,7 +268,7 @@ def _run(cfg: Config, ctx: RunContext) -> Result:
     )
 
     # 3. quality on the character-level LM
-    data = _char_data(cfg.text_chars)
+    data = char_corpus("shakespeare", cfg.text_chars)
     runs = {"full (SDPA)": _train_lm(cfg, ctx, sdpa, data)}
     for name, kw in _patterns(cfg.lm_window, cfg.lm_stride).items():
         runs[name] = _train_lm(cfg, ctx, functools.partial(sparse_attention, block=cfg.block, **kw), data)
