@@ -78,3 +78,9 @@ def test_catalog_falls_back_to_import_for_computed_meta(tmp_path, monkeypatch):
     finally:
         monkeypatch.delenv("SHIYAN_EXTRA_TOPICS")
         clear_caches()
+
+
+@pytest.mark.parametrize("slug", TOPICS)
+def test_readme_lists_the_topic(slug):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"`{slug}`" in readme, f"README.md's topic table does not list {slug!r}"
