@@ -118,6 +118,120 @@ def test_kernel_hs_update_matches_numpy_on_a_huffman_path():
     np.testing.assert_allclose(k_hs, new_hs, rtol=1e-5, atol=1e-6)
 
 
+# -- a slow reference written from word2vec.c's equations, and gensim's own update ---------------------------------
+
+_MAX_EXP, _TABLE = 6.0, 1000
+
+
+def _table_sigmoid(s: float) -> float | None:
+    """word2vec.c's (and gensim's) sigmoid: a 1000-entry table on (-6, 6); None where it skips the node.
+    The index multiplier is the C integer expression 1000 / 6 / 2 = 83, not 83.33."""
+    if s <= -_MAX_EXP or s >= _MAX_EXP:
+        return None
+    x = (int((s + _MAX_EXP) * (_TABLE // int(_MAX_EXP) // 2)) / _TABLE * 2 - 1) * _MAX_EXP
+    return float(np.exp(x) / (np.exp(x) + 1))
+
+
+def _hs_reference(sent, w_in, w_hs, tree, sg: bool, alpha: float, table: bool):
+    r"""Hierarchical softmax on one sentence with window 1 (no random window, no subsampling), loop by loop
+    as word2vec.c: for each centre word i and its context words, $f = \sigma(h^\top v'_n)$ at every node of
+    the centre word's path, $g = (1 - d - f)\,\alpha$, $e \mathrel{+}= g\,v'_n$, $v'_n \mathrel{+}= g\,h$,
+    then the input vector(s) $\mathrel{+}= e$. Skip-gram: $h$ is one context word's vector at a time; CBOW:
+    the mean of the context vectors, and each of them receives $e$."""
+    w_in, w_hs = w_in.astype(np.float64), w_hs.astype(np.float64)
+    for i in range(len(sent)):
+        context = [sent[j] for j in (i - 1, i + 1) if 0 <= j < len(sent)]
+        inputs = [[c] for c in context] if sg else [context]
+        for group in inputs:
+            h = w_in[group].mean(axis=0)  # (D,)
+            e = np.zeros_like(h)
+            points, codes = tree.path(sent[i])
+            for node, d in zip(points.tolist(), codes.tolist(), strict=True):
+                s = float(h @ w_hs[node])
+                f = _table_sigmoid(s) if table else 1.0 / (1.0 + np.exp(-s))
+                if f is None:
+                    continue
+                g = (1 - d - f) * alpha
+                e += g * w_hs[node]
+                w_hs[node] += g * h
+            for c in group:
+                w_in[c] += e
+    return w_in, w_hs
+
+
+def _run_kernel_on_sentence(sent, w_in, w_hs, tree, sg: bool, alpha: float):
+    v, d = w_in.shape
+    k_in, k_hs = w_in.copy(), w_hs.copy()
+    prob, alias = K.alias_table(np.ones(v))
+    K.train_chunk(
+        np.array(sent, np.int32), np.array([0, len(sent)], np.int64), 0, 1, k_in, np.zeros((1, d), np.float32), k_hs,
+        np.ones(v), prob, alias, tree.points, tree.codes, tree.offsets, int(np.diff(tree.offsets).max()),
+        sg, True, 0, 1, True, alpha, alpha, 0.0, 1.0, np.uint64(1), False,
+    )  # fmt: skip
+    return k_in, k_hs
+
+
+_SENT = [3, 0, 7, 1, 0, 11, 5, 2]  # word 0 twice: its vector is read after its own update
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_hs_kernel_equals_slow_word2vec_c_reference(sg):
+    counts, tree = _tree_and_counts()
+    rng = _rng(12)
+    w_in = rng.normal(scale=0.3, size=(len(counts), D)).astype(np.float32)
+    w_hs = rng.normal(scale=0.3, size=(len(counts) - 1, D)).astype(np.float32)
+    ref_in, ref_hs = _hs_reference(_SENT, w_in, w_hs, tree, sg, 0.05, table=False)
+    k_in, k_hs = _run_kernel_on_sentence(_SENT, w_in, w_hs, tree, sg, 0.05)
+    assert np.abs(ref_in - w_in).max() > 0.02  # the sentence moves the vectors
+    np.testing.assert_allclose(k_in, ref_in, atol=2e-6)
+    np.testing.assert_allclose(k_hs, ref_hs, atol=2e-6)
+    # a convention error (target d instead of 1 - d) would be far outside these tolerances
+    flipped = huffman_tree(counts)
+    object.__setattr__(flipped, "codes", (1 - tree.codes).astype(np.uint8))
+    bad_in, _ = _hs_reference(_SENT, w_in, w_hs, flipped, sg, 0.05, table=False)
+    assert np.abs(bad_in - ref_in).max() > 0.01
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_huffman_tree_and_hs_update_equal_gensims(sg):
+    """gensim builds the same tree (points and codes) from the same counts, and its compiled HS update on one
+    sentence equals the slow reference run with gensim's tabulated sigmoid; ours differs from gensim only by
+    that table (exact sigmoid here)."""
+    gensim_models = pytest.importorskip("gensim.models")
+    inner = pytest.importorskip("gensim.models.word2vec_inner")
+    counts = np.array([290, 250, 171, 120, 98, 61, 44, 30, 22, 13, 9, 5])  # distinct: one order of the words
+    tree = huffman_tree(counts)
+    words = [f"w{i}" for i in range(len(counts))]
+    g = gensim_models.Word2Vec(vector_size=D, window=1, min_count=1, sg=int(sg), hs=1, negative=0, sample=0, workers=1)
+    g.build_vocab_from_freq(dict(zip(words, counts.tolist(), strict=True)))
+    assert g.wv.index_to_key == words
+    for i, w in enumerate(words):
+        points, codes = tree.path(i)
+        np.testing.assert_array_equal(g.wv.get_vecattr(w, "point"), points)
+        np.testing.assert_array_equal(g.wv.get_vecattr(w, "code"), codes)
+
+    rng = _rng(13)
+    w_in = rng.normal(scale=0.3, size=(len(counts), D)).astype(np.float32)
+    w_hs = rng.normal(scale=0.3, size=(len(counts) - 1, D)).astype(np.float32)
+    g.wv.vectors[:] = w_in
+    g.syn1[:] = 0.0
+    g.syn1[: len(counts) - 1] = w_hs
+    batch = [[words[i] for i in _SENT]]
+    work = np.zeros(D, np.float32)
+    if sg:
+        inner.train_batch_sg(g, batch, 0.05, work, False)
+    else:
+        inner.train_batch_cbow(g, batch, 0.05, work, np.zeros(D, np.float32), False)
+    g_in, g_hs = g.wv.vectors, g.syn1[: len(counts) - 1]
+    ref_in, ref_hs = _hs_reference(_SENT, w_in, w_hs, tree, sg, 0.05, table=True)
+    np.testing.assert_allclose(g_in, ref_in, atol=2e-6)
+    np.testing.assert_allclose(g_hs, ref_hs, atol=2e-6)
+    k_in, k_hs = _run_kernel_on_sentence(_SENT, w_in, w_hs, tree, sg, 0.05)
+    step = np.abs(g_in - w_in).max()
+    assert np.abs(k_in - g_in).max() < 0.05 * step  # the table's resolution, not a different update
+    assert np.abs(k_hs - g_hs).max() < 0.05 * np.abs(g_hs - w_hs).max()
+
+
 # -- Huffman tree, noise, subsampling ------------------------------------------------------------------------------
 
 

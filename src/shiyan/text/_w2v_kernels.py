@@ -213,12 +213,15 @@ def train_chunk(
             lo = max(0, i - window + reduced)
             hi = min(n, i + window + 1 - reduced)
             if sg:
-                v_in = w_in[sent[i]]  # (D,) the centre word predicts each context word
+                # every pair (centre, context) in the window is one example; as in word2vec.c and gensim the
+                # context word's input vector h = v_{w_j} scores the centre word's outputs (Huffman path or
+                # target + negatives), which covers the same pairs as "the centre predicts the context"
                 for j in range(lo, hi):
                     if j == i:
                         continue
+                    v_in = w_in[sent[j]]  # (D,)
                     n_hs, n_all, state = _fill_targets(
-                        sent[j], hs, ns, negative, hs_points, hs_codes, hs_off, prob, alias, rows, labels, state
+                        sent[i], hs, ns, negative, hs_points, hs_codes, hs_off, prob, alias, rows, labels, state
                     )
                     grad_h[:] = 0.0
                     if n_hs > 0:
@@ -267,18 +270,23 @@ def train_chunk(
 def train_epoch(
     ids, offsets, chunks, w_in, w_ns, w_hs, keep, prob, alias, hs_points, hs_codes, hs_off, max_code,
     sg, hs, negative, window, cbow_mean, alpha, min_alpha, words_before, total_words, seed, epoch, with_loss,
+    n_workers,
 ):  # fmt: skip
-    """One epoch: the sentence chunks ``chunks[c]..chunks[c+1]-1`` are shared among the threads
-    (``prange``, lock-free updates). Returns (words kept after subsampling, summed loss)."""
+    r"""One epoch: the sentence chunks ``chunks[c]..chunks[c+1]-1`` are dealt round-robin to ``n_workers``
+    threads (``prange``, lock-free updates): thread $t$ trains chunks $t, t + W, t + 2W, \dots$, so that the
+    threads work on neighbouring parts of the corpus at any moment, as gensim's job queue does (handing each
+    thread one contiguous half of the corpus trained worse on small corpora). Returns (words kept after
+    subsampling, summed loss)."""
     n_chunks = chunks.shape[0] - 1
     kept = np.zeros(n_chunks, np.int64)
     losses = np.zeros(n_chunks, np.float64)
-    for c in prange(n_chunks):
-        k, loss = train_chunk(
-            ids, offsets, chunks[c], chunks[c + 1], w_in, w_ns, w_hs, keep, prob, alias, hs_points, hs_codes,
-            hs_off, max_code, sg, hs, negative, window, cbow_mean, alpha, min_alpha, words_before, total_words,
-            stream_seed(seed, epoch, c), with_loss,
-        )  # fmt: skip
-        kept[c] = k
-        losses[c] = loss
+    for t in prange(n_workers):
+        for c in range(t, n_chunks, n_workers):
+            k, loss = train_chunk(
+                ids, offsets, chunks[c], chunks[c + 1], w_in, w_ns, w_hs, keep, prob, alias, hs_points, hs_codes,
+                hs_off, max_code, sg, hs, negative, window, cbow_mean, alpha, min_alpha, words_before, total_words,
+                stream_seed(seed, epoch, c), with_loss,
+            )  # fmt: skip
+            kept[c] = k
+            losses[c] = loss
     return kept.sum(), losses.sum()

@@ -5,7 +5,9 @@ embedding that is kept, ``wv.vectors``) and the model has *output* parameters $v
 example is a word and its context inside a window of $c$ words on either side:
 
 - **skip-gram** predicts each context word $w_O = w_{t+j}$, $-c \le j \le c$, $j \ne 0$, from the
-  centre word $w_I = w_t$: the hidden vector is $h = v_{w_I}$.
+  centre word $w_I = w_t$: the hidden vector is $h = v_{w_I}$. Like word2vec.c and gensim, the kernel
+  trains each such pair the other way round (the context word's $v_{w_{t+j}}$ scores the outputs of
+  $w_t$): the same set of pairs, and the same update order as gensim's.
 - **CBOW** predicts the centre word $w_O = w_t$ from the mean of its context vectors,
   $h = \frac{1}{2c}\sum_{j \ne 0} v_{w_{t+j}}$.
 
@@ -62,13 +64,16 @@ therefore sees its first update, which an exact gradient step would not (word2ve
   near words are seen more often than far ones.
 - *Learning rate*: $\alpha_t = \alpha - (\alpha - \alpha_{\min})\,t/(E\,T)$, linear in the
   position $t$ of the sentence among the $E\,T$ words of all epochs.
-- *Initialisation*: $v_w \sim \mathrm{U}[-\frac{1}{2D}, \frac{1}{2D}]$, output vectors zero.
+- *Initialisation*: $v_w \sim \mathrm{U}[-\frac{1}{D}, \frac{1}{D})$ as gensim 4 (word2vec.c draws from half that
+  range), output vectors zero.
 - Negatives are drawn through Walker's alias table of $U(w)^{3/4}$ (exact, $O(1)$ per draw, $V$
   entries) rather than word2vec.c's $10^8$-entry table or gensim's binary search; a draw equal to
   the target is skipped. The sigmoid is computed exactly (no 1000-entry lookup table, no clipping at
-  $\pm 6$).
-- *Hogwild*: the corpus is cut into chunks of about 10,000 words; the threads of a numba ``prange``
-  train on different chunks and update the shared matrices without locks (Recht et al. 2011). With
+  $\pm 6$; word2vec.c and gensim read a 1000-entry table and skip a Huffman node whose score is
+  beyond $\pm 6$).
+- *Hogwild*: the corpus is cut into chunks of about 10,000 words, dealt round-robin to the threads of
+  a numba ``prange`` (thread $t$ of $W$ takes chunks $t, t + W, \dots$), which update the shared
+  matrices without locks (Recht et al. 2011). With
   one worker the result is a deterministic function of the seed.
 """
 
@@ -628,7 +633,7 @@ class Word2Vec:
         if v < 2:
             raise ValueError(f"sentences: only {v} word(s) occur at least min_count={self.min_count} times; need 2")
         rng = np.random.default_rng(self.seed)
-        w_in = ((rng.random((v, d), dtype=np.float32) - 0.5) / d).astype(np.float32)  # (V, D)
+        w_in = ((2.0 * rng.random((v, d), dtype=np.float32) - 1.0) / d).astype(np.float32)  # (V, D) U[-1/D, 1/D)
         w_ns = np.zeros((v if self.negative else 1, d), np.float32)  # (V, D) v'_w
         w_hs = np.zeros((v - 1 if self.hs else 1, d), np.float32)  # (V-1, D) v'_n
         self.tree = huffman_tree(corpus.counts) if self.hs else None
@@ -646,14 +651,15 @@ class Word2Vec:
         import numba
 
         previous = numba.get_num_threads()
-        numba.set_num_threads(min(self.workers, numba.config.NUMBA_NUM_THREADS))
+        n_threads = min(self.workers, numba.config.NUMBA_NUM_THREADS)
+        numba.set_num_threads(n_threads)
         try:
             for epoch in range(self.epochs):
                 kept, loss = K.train_epoch(
                     corpus.ids, corpus.offsets, chunks, w_in, w_ns, w_hs, keep, prob, alias, tree.points,
                     tree.codes, tree.offsets, max_code, self.sg, self.hs, self.negative, self.window,
                     self.cbow_mean, self.alpha, self.min_alpha, float(epoch * corpus.n_words), total,
-                    self.seed, epoch, self.compute_loss,
+                    self.seed, epoch, self.compute_loss, n_threads,
                 )  # fmt: skip
                 self.epoch_words.append(int(kept))
                 self.epoch_loss.append(float(loss))

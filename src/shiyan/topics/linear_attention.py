@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,8 +154,12 @@ def run(cfg: Config, ctx: RunContext) -> Result:
 
 
 def _forward_time(fn, q, k, v, causal: bool, repeats: int = 2) -> float:
+    """CPU seconds of this thread (torch runs on one thread here), so the fitted exponents do not depend on
+    what else the machine is doing."""
     with torch.no_grad():
-        return best_time(functools.partial(fn, q, k, v, causal=causal), repeats=repeats, warmup=1)
+        return best_time(
+            functools.partial(fn, q, k, v, causal=causal), repeats=repeats, warmup=1, clock=time.thread_time
+        )
 
 
 def _run(cfg: Config, ctx: RunContext) -> Result:

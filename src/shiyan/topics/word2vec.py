@@ -33,6 +33,9 @@ META = TopicMeta(
 
 MODES = (("skip-gram", 1, 0), ("CBOW", 0, 0), ("skip-gram + HS", 1, 1), ("CBOW + HS", 0, 1))
 _WORDSIM = corpora.wordsim353()
+_SIMLEX = corpora.simlex999()
+SEED_CLAIM_MIN_WORDS = 300_000
+"""The seed-noise claims are made on corpora at least this large (the default and full profiles)."""
 PROBE_WORDS = ("king", "love", "death", "night", "government", "sword")
 
 
@@ -60,6 +63,8 @@ class Config(TopicConfig):
     """Neighbour overlap is measured on this many of the most frequent words."""
     bench_repeats: int = 2
     """Timed training runs per benchmark row (the best is kept)."""
+    noise_seeds: int = 3
+    """Seeds 1..n of skip-gram + HS trained with each library, to measure the seed-to-seed spread."""
 
     def validate(self) -> None:
         if not 0 <= self.shakespeare_lines <= 146_569:
@@ -69,16 +74,18 @@ class Config(TopicConfig):
                 raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}")
         if not 0 < self.sample < 1:
             raise ConfigError(f"sample must be in (0, 1); got {self.sample}")
+        if self.noise_seeds < 2:
+            raise ConfigError(f"noise_seeds must be >= 2 (a spread needs two seeds); got {self.noise_seeds}")
         if self.restrict_vocab < 100 or self.overlap_words < 10:
             raise ConfigError("restrict_vocab must be >= 100 and overlap_words >= 10")
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(shakespeare_lines=8_000, vector_size=50, epochs=3, overlap_words=100, bench_repeats=1)
+        return cls(shakespeare_lines=8_000, vector_size=50, epochs=3, overlap_words=100, bench_repeats=1, noise_seeds=2)
 
     @classmethod
     def full(cls) -> Config:
-        return cls(shakespeare_lines=146_569, epochs=10, bench_repeats=3)
+        return cls(shakespeare_lines=146_569, epochs=5, bench_repeats=3, noise_seeds=5)
 
 
 def _sentences(cfg: Config) -> list[list[str]]:
@@ -86,7 +93,7 @@ def _sentences(cfg: Config) -> list[list[str]]:
     return [words for line in lines if (words := english_words(line))]
 
 
-def _params(cfg: Config, sg: int, hs: int, sample: float | None = None) -> dict:
+def _params(cfg: Config, sg: int, hs: int, sample: float | None = None, seed: int = 1) -> dict:
     return {
         "vector_size": cfg.vector_size,
         "window": cfg.window,
@@ -97,7 +104,7 @@ def _params(cfg: Config, sg: int, hs: int, sample: float | None = None) -> dict:
         "sample": cfg.sample if sample is None else sample,
         "epochs": cfg.epochs,
         "workers": cfg.workers,
-        "seed": 1,
+        "seed": seed,
     }
 
 
@@ -118,11 +125,13 @@ def _train_gensim(sentences, params) -> tuple[KeyedVectors, float]:
     return KeyedVectors(list(g.wv.index_to_key), g.wv.vectors.copy()), seconds
 
 
-def _scores(kv: KeyedVectors, cfg: Config) -> tuple[float, float, int]:
-    _, spearman, _ = kv.evaluate_word_pairs(_WORDSIM, restrict_vocab=cfg.restrict_vocab)
+def _scores(kv: KeyedVectors, cfg: Config) -> tuple[float, float, float, int]:
+    """(WordSim353 Spearman rho, SimLex-999 Spearman rho, analogy accuracy, analogy questions asked)."""
+    _, wordsim, _ = kv.evaluate_word_pairs(_WORDSIM, restrict_vocab=cfg.restrict_vocab)
+    _, simlex, _ = kv.evaluate_word_pairs(_SIMLEX, restrict_vocab=cfg.restrict_vocab)
     acc, sections = kv.evaluate_word_analogies(corpora.analogy_questions(), restrict_vocab=cfg.restrict_vocab)
     total = sections[-1]
-    return spearman, acc, total["correct"] + total["incorrect"]
+    return wordsim, simlex, acc, total["correct"] + total["incorrect"]
 
 
 def _upper_vocab(corpus) -> set[str]:
@@ -142,25 +151,32 @@ def run(cfg: Config, ctx: RunContext) -> Result:
     res.metric("corpus_words", corpus.n_words, unit="words", description="training words after min_count")
     res.metric("vocabulary", len(corpus.vocab), unit="words")
 
+    Word2Vec(vector_size=8, min_count=1, hs=True, negative=1, epochs=1, workers=cfg.workers).fit(sentences[:200])
+    # ^ compiles the kernels outside the timings below
     rows, figure_data = [], []
     models: dict[str, tuple[Word2Vec, KeyedVectors]] = {}
-    gaps_spearman, gaps_analogy = [], []
+    gaps_spearman, gaps_simlex, gaps_analogy = [], [], []
+    hs_scores: dict[str, list[tuple[float, float, float]]] = {"shiyan": [], "gensim": []}
     for name, sg, hs in ctx.progress(MODES, total=len(MODES), description="modes"):
         params = _params(cfg, sg, hs)
         ours, t_ours = _train_ours(corpus, params)
         theirs, t_ref = _train_gensim(sentences, params)
         models[name] = (ours, theirs)
-        s_o, a_o, n_q = _scores(ours.wv, cfg)
-        s_g, a_g, _ = _scores(theirs, cfg)
+        s_o, l_o, a_o, n_q = _scores(ours.wv, cfg)
+        s_g, l_g, a_g, _ = _scores(theirs, cfg)
         gaps_spearman.append(s_g - s_o)
+        gaps_simlex.append(l_g - l_o)
         gaps_analogy.append(a_g - a_o)
+        if sg and hs:
+            hs_scores["shiyan"].append((s_o, l_o, a_o))
+            hs_scores["gensim"].append((s_g, l_g, a_g))
         overlap = _neighbour_overlap(ours.wv, theirs, cfg.overlap_words)
-        rows.append([name, s_o, s_g, a_o, a_g, n_q, overlap, t_ours, t_ref])
-        figure_data.append((name, s_o, s_g, a_o, a_g))
+        rows.append([name, s_o, s_g, l_o, l_g, a_o, a_g, n_q, overlap, t_ours, t_ref])
+        figure_data.append((name, s_o, s_g, a_o, a_g, l_o, l_g))
     res.table(
         "modes",
-        ["model", "WordSim353 ρ (ours)", "ρ (gensim)", "analogy acc. (ours)", "acc. (gensim)", "questions",
-         "top-10 neighbour overlap", "train s (ours)", "train s (gensim)"],
+        ["model", "WordSim353 ρ (ours)", "ρ (gensim)", "SimLex-999 ρ (ours)", "ρ (gensim)", "analogy acc. (ours)",
+         "acc. (gensim)", "questions", "top-10 neighbour overlap", "train s (ours)", "train s (gensim)"],
         rows,
         caption_en=(
             f"Lee news + {cfg.shakespeare_lines:,} Shakespeare lines ({corpus.n_words:,} words, vocabulary "
@@ -173,9 +189,22 @@ def run(cfg: Config, ctx: RunContext) -> Result:
         ),
     )  # fmt: skip
     mean_gap_s = float(np.mean(gaps_spearman))
-    pairs = sum(a.upper() in ok and b.upper() in ok for a, b, _ in _WORDSIM) if (ok := _upper_vocab(corpus)) else 0
+    ok = _upper_vocab(corpus)
+    pairs = sum(a.upper() in ok and b.upper() in ok for a, b, _ in _WORDSIM)
     rho_se = 1.0 / np.sqrt(max(pairs - 3, 1))  # standard error of a correlation estimated from this many pairs
     res.metric("wordsim_pairs_in_vocab", pairs, description="WordSim353 pairs with both words in the vocabulary")
+    simlex_pairs = sum(a.upper() in ok and b.upper() in ok for a, b, _ in _SIMLEX)
+    res.metric("simlex_pairs_in_vocab", simlex_pairs, description="SimLex-999 pairs with both words in the vocabulary")
+    res.claim(
+        "simlex_within_gensim",
+        "SimLex-999 Spearman ρ: gensim minus ours, averaged over the four models, within one standard error "
+        "1/√(n − 3) of ρ over the n pairs in the vocabulary",
+        value=float(np.mean(gaps_simlex)),
+        op="<=",
+        threshold=float(1.0 / np.sqrt(max(simlex_pairs - 3, 1))),
+        text_zh="SimLex-999 Spearman ρ：gensim 减去我们（四种模型平均），不超过 n 个词表内词对上 ρ 的一个标准误 1/√(n − 3)",
+    )
+    _seed_noise(cfg, ctx, res, sentences, corpus, hs_scores)
     mean_gap_a = float(np.mean(gaps_analogy))
     res.claim(
         "wordsim_within_gensim",
@@ -194,7 +223,7 @@ def run(cfg: Config, ctx: RunContext) -> Result:
         threshold=0.02,
         text_zh="类比准确率：gensim 减去我们，四种模型的平均",
     )
-    ns_overlap = float(np.mean([rows[0][6], rows[1][6]]))
+    ns_overlap = float(np.mean([rows[0][8], rows[1][8]]))
     res.claim(
         "neighbours_agree_with_gensim",
         "Negative sampling (skip-gram, CBOW): mean share of the 10 nearest neighbours ours and gensim have in common",
@@ -207,7 +236,7 @@ def run(cfg: Config, ctx: RunContext) -> Result:
 
     # subsampling: the fraction of words kept equals the closed form, and what it does to quality
     no_sub, t_no_sub = _train_ours(corpus, _params(cfg, 1, 0, sample=0.0))
-    with_sub, t_sub = models["skip-gram"][0], rows[0][7]
+    with_sub, t_sub = models["skip-gram"][0], rows[0][9]
     kept_expected = float(np.sum(corpus.counts * keep_probabilities(corpus.counts, cfg.sample)) / corpus.n_words)
     kept_measured = float(np.mean(with_sub.epoch_words)) / corpus.n_words
     res.claim(
@@ -218,13 +247,13 @@ def run(cfg: Config, ctx: RunContext) -> Result:
         threshold=0.005,
         text_zh="下采样保留词的比例：|实测 − Σ c(w)·keep(w) / T|",
     )
-    s_no, a_no, _ = _scores(no_sub.wv, cfg)
+    s_no, _, a_no, _ = _scores(no_sub.wv, cfg)
     res.table(
         "subsampling",
         ["sample", "words trained per epoch", "WordSim353 ρ", "analogy acc.", "train s"],
         [
             [0.0, no_sub.epoch_words[0], s_no, a_no, t_no_sub],
-            [cfg.sample, int(kept_measured * corpus.n_words), rows[0][1], rows[0][3], t_sub],
+            [cfg.sample, int(kept_measured * corpus.n_words), rows[0][1], rows[0][5], t_sub],
         ],
         caption_en="Skip-gram with negative sampling (ours) with and without subsampling of frequent words.",
         caption_zh="跳字模型 + 负采样（我们的实现），有无高频词下采样的对比。",
@@ -247,11 +276,64 @@ def run(cfg: Config, ctx: RunContext) -> Result:
     return res
 
 
+def _seed_noise(cfg: Config, ctx: RunContext, res: Result, sentences, corpus, hs_scores) -> None:
+    """Skip-gram + HS with seeds 1..noise_seeds in both libraries: the seed-to-seed spread of every score, and
+    the gap between the libraries' means compared with it (seed 1 comes from the main table)."""
+    params = _params(cfg, 1, 1)
+    for seed in ctx.progress(range(2, cfg.noise_seeds + 1), total=cfg.noise_seeds - 1, description="HS seeds"):
+        p = {**params, "seed": seed}
+        hs_scores["shiyan"].append(_scores(_train_ours(corpus, p)[0].wv, cfg)[:3])
+        hs_scores["gensim"].append(_scores(_train_gensim(sentences, p)[0], cfg)[:3])
+    ours, theirs = np.array(hs_scores["shiyan"]), np.array(hs_scores["gensim"])  # (n, 3) WordSim, SimLex, analogy
+    n = ours.shape[0]
+    sd_o, sd_g = ours.std(axis=0, ddof=1), theirs.std(axis=0, ddof=1)  # (3,)
+    gap = theirs.mean(axis=0) - ours.mean(axis=0)  # (3,)
+    se_gap = np.sqrt((sd_o**2 + sd_g**2) / n)  # (3,) standard error of the difference of two means of n seeds
+    rows = [[lib, "mean ± sd", *[f"{m:.3f} ± {d:.3f}" for m, d in zip(x.mean(axis=0), sd, strict=True)]]
+            for lib, x, sd in (("shiyan", ours, sd_o), ("gensim", theirs, sd_g))]  # fmt: skip
+    rows.append(["gensim − shiyan", "gap / SE", *[f"{g:+.3f} / {e:.3f}" for g, e in zip(gap, se_gap, strict=True)]])
+    res.table(
+        "hs_seed_noise",
+        ["library", "", "WordSim353 ρ", "SimLex-999 ρ", "analogy acc."],
+        rows,
+        caption_en=f"Skip-gram + hierarchical softmax, seeds 1..{n} in each library (same corpus and settings).",
+        caption_zh=f"跳字模型 + 层次 softmax，两个库各用种子 1..{n}（语料与参数相同）。",
+    )
+    for k, key in enumerate(("wordsim", "simlex", "analogy")):
+        res.metric(f"hs_{key}_seed_sd_ours", float(sd_o[k]), description=f"skip-gram+HS {key}: sd over {n} seeds, ours")
+        res.metric(f"hs_{key}_seed_sd_gensim", float(sd_g[k]), description=f"skip-gram+HS {key}: sd over {n} seeds")
+    res.metric("hs_simlex_gap_in_se", float(gap[1] / max(se_gap[1], 1e-12)), description="(gensim − ours) / SE")
+    res.metric("hs_wordsim_gap_in_se", float(gap[0] / max(se_gap[0], 1e-12)), description="(gensim − ours) / SE")
+    if corpus.n_words < SEED_CLAIM_MIN_WORDS:
+        return  # on the small quick corpus the gap is measurably larger than seed noise (see the post): no claim
+    res.claim(
+        "hs_simlex_within_seed_noise",
+        f"Skip-gram + HS, SimLex-999 ρ: |gensim mean − ours mean| over {n} seeds each, in units of the standard "
+        "error of that difference measured from the seed-to-seed spread (at most 3)",
+        value=float(abs(gap[1]) / max(se_gap[1], 1e-12)),
+        op="<=",
+        threshold=3.0,
+        text_zh=f"跳字模型 + 层次 softmax，SimLex-999 ρ：两库各 {n} 个种子的均值之差的绝对值，"
+        "以由种子间离散度测得的该差值标准误为单位（不超过 3）",
+    )
+    res.claim(
+        "hs_wordsim_within_seed_noise",
+        f"Skip-gram + HS, WordSim353 ρ: |gensim mean − ours mean| over {n} seeds each, in units of the standard "
+        "error of that difference measured from the seed-to-seed spread (at most 3)",
+        value=float(abs(gap[0]) / max(se_gap[0], 1e-12)),
+        op="<=",
+        threshold=3.0,
+        text_zh=f"跳字模型 + 层次 softmax，WordSim353 ρ：两库各 {n} 个种子的均值之差的绝对值，"
+        "以由种子间离散度测得的该差值标准误为单位（不超过 3）",
+    )
+
+
 def _figures(ctx: RunContext, data, corpus, cfg: Config) -> None:
-    fig, ax = new_figure(1, 2, figsize=(10, 4))
+    fig, ax = new_figure(1, 3, figsize=(14, 4))
     names = [d[0] for d in data]
     x = np.arange(len(names))
-    for panel, (col_o, col_g, label) in enumerate(((1, 2, "WordSim353 Spearman ρ"), (3, 4, "analogy accuracy"))):
+    panels = ((1, 2, "WordSim353 Spearman ρ"), (5, 6, "SimLex-999 Spearman ρ"), (3, 4, "analogy accuracy"))
+    for panel, (col_o, col_g, label) in enumerate(panels):
         ax[panel].bar(x - 0.2, [d[col_o] for d in data], 0.4, label="shiyan")
         ax[panel].bar(x + 0.2, [d[col_g] for d in data], 0.4, label="gensim")
         ax[panel].set_xticks(x, names, rotation=15)
