@@ -36,6 +36,7 @@ Trees are grown by :func:`shiyan.trees.cart.grow_cart`; prediction runs through 
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 import numbers
@@ -83,27 +84,30 @@ def _is_real(v) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------- the losses
-class _Loss:
+class _Loss(abc.ABC):
     """One loss: optimal constant, negative gradient, terminal-node estimates and the reported score."""
 
     n_outputs = 1
     score_factor = 1.0
 
-    def prepare_stage(self, y, raw, w) -> None:
+    def prepare_stage(self, y, raw, w) -> None:  # noqa: B027 -- an optional hook: most losses need nothing here
         """Hook run before every stage (Huber re-estimates its threshold here)."""
 
+    @abc.abstractmethod
     def constant(self, y, w, weighted: bool) -> np.ndarray:  # (n_outputs,)
-        raise NotImplementedError
+        """The optimal constant model $F_0$ (the default ``init``)."""
 
+    @abc.abstractmethod
     def neg_gradient(self, y, raw) -> np.ndarray:  # (n, n_outputs)
-        raise NotImplementedError
+        """The pseudo-residuals $r = -\\partial L / \\partial F$ the next tree is fitted to."""
 
+    @abc.abstractmethod
     def leaf_values(self, k, leaf, n_nodes, y, raw, r, w) -> np.ndarray | None:
         """$\\gamma_j$ for every node id reached by ``leaf`` (None: keep the tree's own means)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def pointwise(self, y, raw) -> np.ndarray:  # (n,)
-        raise NotImplementedError
+        """The loss of every sample."""
 
     def score(self, y, raw, w) -> float:
         return float(self.score_factor * np.average(self.pointwise(y, raw), weights=w))
@@ -211,7 +215,7 @@ class _MultinomialLogLoss(_Loss):
 
 
 # ------------------------------------------------------------------------------------------------- the estimator
-class _BaseGradientBoosting(BaseEstimator):
+class _BaseGradientBoosting(BaseEstimator, metaclass=abc.ABCMeta):
     """Parameter checks, the stage loop and (staged) raw predictions shared by the two estimators."""
 
     _losses: tuple[str, ...] = ()
@@ -244,14 +248,17 @@ class _BaseGradientBoosting(BaseEstimator):
         )
 
     # -- hooks set by the subclasses
+    @abc.abstractmethod
     def _make_loss(self) -> _Loss:
-        raise NotImplementedError
+        """The loss object named by ``self.loss``."""
 
+    @abc.abstractmethod
     def _encode_y(self, y, sample_weight) -> np.ndarray:
-        raise NotImplementedError
+        """Targets as floats (class indices for a classifier), setting ``classes_`` where there are classes."""
 
+    @abc.abstractmethod
     def _init_from_estimator(self, X32: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Raw scores $F_0(x)$ from a user-given ``init`` estimator, shape (n, n_outputs)."""
 
     # -- fitting
     def fit(self, X, y, sample_weight=None):
