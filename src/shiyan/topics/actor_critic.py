@@ -17,6 +17,7 @@ from shiyan.rl import actor_critic as ac
 from shiyan.rl import bellman as bl
 from shiyan.rl.gridworld import GridWorld
 from shiyan.rl.plotting import draw_grid
+from shiyan.rl.reference import evaluate_on, learning_curve, model_policy, monitor_episodes
 
 META = TopicMeta(
     slug="actor-critic",
@@ -231,37 +232,6 @@ def _sb3_a2c(seed: int):
     return A2C("MlpPolicy", sb3_make_vec_env("CartPole-v1", n_envs=8, seed=seed), seed=seed, device="cpu")
 
 
-def _sb3_eval(model, n: int, seed: int) -> np.ndarray:
-    from shiyan.rl.collect import evaluate
-    from shiyan.rl.envs import make_vec_env
-
-    envs = make_vec_env("CartPole-v1", n, seed)
-    out = evaluate(envs, lambda obs: (model.predict(obs.numpy(), deterministic=True)[0], {}))
-    envs.close()
-    return out
-
-
-def _curve(ends: np.ndarray, returns: np.ndarray, grid: np.ndarray, window: int = 20) -> np.ndarray:
-    out = np.full(grid.shape, np.nan)
-    for i, g in enumerate(grid):
-        done = returns[ends <= g]
-        if done.size:
-            out[i] = done[-window:].mean()
-    return out
-
-
-def _sb3_curve(model, n_envs: int, grid: np.ndarray) -> np.ndarray:
-    """Learning curve of an SB3 model from its Monitor wrappers: copy i's episode ending at its k-th
-    step ended at global step k * n_envs (the copies step in lock step)."""
-    venv = model.get_env()
-    ends, returns = [], []
-    for rets, lens in zip(venv.env_method("get_episode_rewards"), venv.env_method("get_episode_lengths"), strict=True):
-        ends.extend((np.cumsum(lens) * n_envs).tolist())
-        returns.extend(rets)
-    order = np.argsort(ends, kind="stable")
-    return _curve(np.asarray(ends)[order], np.asarray(returns, dtype=np.float64)[order], grid)
-
-
 def _a2c_part(cfg: Config, ctx: RunContext, res: Result) -> None:
     acfg = ac.A2CConfig(total_steps=cfg.a2c_steps)
     grid = np.linspace(0, cfg.a2c_steps, 41)
@@ -271,7 +241,7 @@ def _a2c_part(cfg: Config, ctx: RunContext, res: Result) -> None:
         r = ac.train_a2c("CartPole-v1", acfg, seed, generator=ctx.torch_generator("a2c", seed))
         t_ours += time.perf_counter() - t0
         ours_eval.append(float(ac.evaluate_actor("CartPole-v1", r.model, cfg.eval_episodes, 10_000 + seed).mean()))
-        curves.append(_curve(r.episode_end_steps, r.episode_returns, grid))
+        curves.append(learning_curve(r.episode_end_steps, r.episode_returns, grid, window=20))
     res.metric("a2c_eval_return_mean", float(np.mean(ours_eval)), description="greedy evaluation, mean over seeds")
     res.claim(
         "a2c_learns_cartpole",
@@ -297,8 +267,10 @@ def _a2c_part(cfg: Config, ctx: RunContext, res: Result) -> None:
             model = _sb3_a2c(seed)
             model.learn(cfg.a2c_steps)
             t_ref += time.perf_counter() - t0
-            sb3_eval.append(float(_sb3_eval(model, cfg.eval_episodes, 10_000 + seed).mean()))
-            sb3_curves.append(_sb3_curve(model, acfg.n_envs, grid))
+            sb3_eval.append(
+                float(evaluate_on("CartPole-v1", cfg.eval_episodes, 10_000 + seed, model_policy(model)).mean())
+            )
+            sb3_curves.append(learning_curve(*monitor_episodes(model.get_env(), acfg.n_envs), grid, window=20))
         rows.append(["Stable-Baselines3 A2C", float(np.mean(sb3_eval)), float(min(sb3_eval)), t_ref / cfg.a2c_seeds])
         res.claim(
             "a2c_vs_sb3",

@@ -14,6 +14,7 @@ from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, 
 from shiyan.rl import ddpg
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
+from shiyan.rl.reference import evaluate_on, model_policy
 
 META = TopicMeta(
     slug="ddpg",
@@ -162,19 +163,13 @@ def _sb3_model(cfg: Config, seed: int, total: int | None = None, starts: int | N
     return model, env
 
 
-def _evaluate_sb3(cfg: Config, model, seed: int) -> np.ndarray:
-    envs = make_vec_env(cfg.env_id, cfg.eval_episodes, seed)
-    out = evaluate(envs, lambda obs: (model.predict(obs.numpy(), deterministic=True)[0], {}))
-    envs.close()
-    return out
-
-
 def _random_returns(cfg: Config, seed: int) -> np.ndarray:
     envs = make_vec_env(cfg.env_id, cfg.eval_episodes, seed)
     space = envs.action_space  # batched box, seeded by make_vec_env
-    out = evaluate(envs, lambda obs: (space.sample(), {}))
-    envs.close()
-    return out
+    try:
+        return evaluate(envs, lambda obs: (space.sample(), {}))
+    finally:
+        envs.close()
 
 
 def _smooth(x: np.ndarray, k: int) -> np.ndarray:
@@ -219,7 +214,9 @@ def run(cfg: Config, ctx: RunContext) -> Result:
             walls.setdefault(method, []).append(time.perf_counter() - t0)
             rets = np.asarray(env.get_episode_rewards(), dtype=float)
             curves.setdefault(method, []).append((np.cumsum(env.get_episode_lengths()), rets))
-            evals.setdefault(method, []).append(float(_evaluate_sb3(cfg, model, eval_seed).mean()))
+            evals.setdefault(method, []).append(
+                float(evaluate_on(cfg.env_id, cfg.eval_episodes, eval_seed, model_policy(model)).mean())
+            )
             env.close()
 
     rows = []

@@ -24,6 +24,7 @@ from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
 from shiyan.nn.gau import gau_block, mixed_chunk_attention
 from shiyan.nn.lm import LMConfig, TransformerLM
+from shiyan.nn.lm import sdpa_attention as sdpa
 from shiyan.nn.moe import MoEFeedForward
 
 META = TopicMeta(
@@ -204,11 +205,6 @@ def _peak_bytes(fn, q, k, v) -> int:
     with PeakMemory() as probe:
         _fwd_bwd(fn, q, k, v)
     return probe.peak
-
-
-def sdpa(q, k, v, *, causal=False, mask=None, scale=None):
-    """PyTorch's fused kernel behind the shared interface (square causal only, as used here)."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale)
 
 
 def _variants(cfg: Config) -> dict[str, object]:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from shiyan.attention import (
     kernel_attention_naive,
@@ -24,6 +23,7 @@ from shiyan.core.timing import best_time
 from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
 from shiyan.nn.lm import LMConfig, TransformerLM
+from shiyan.nn.lm import sdpa_attention as sdpa
 
 META = TopicMeta(
     slug="linear-attention",
@@ -116,11 +116,6 @@ class Config(TopicConfig):
     @classmethod
     def full(cls) -> Config:
         return cls(cost_lengths=(128, 256, 512, 1024, 2048, 4096, 8192, 16384), text_chars=5_000_000, steps=2000)
-
-
-def sdpa(q, k, v, *, causal=False, mask=None, scale=None):
-    """PyTorch's fused softmax attention behind the shared interface (square causal only, as used here)."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale)
 
 
 # -- the character-level language model (the same set-up as the other attention topics) ------------------------

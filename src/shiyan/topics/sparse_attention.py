@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from shiyan.attention import computed_scores, naive_attention, pattern_mask, sparse_attention
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
@@ -18,6 +17,7 @@ from shiyan.core.timing import best_time
 from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
 from shiyan.nn.lm import LMConfig, TransformerLM
+from shiyan.nn.lm import sdpa_attention as sdpa
 
 META = TopicMeta(
     slug="sparse-attention",
@@ -138,11 +138,6 @@ def _patterns(window: int, stride: int) -> dict[str, dict]:
         "strided": {"pattern": "strided", "stride": stride},
         "fixed": {"pattern": "fixed", "stride": stride, "summary": max(1, stride // 8)},
     }
-
-
-def sdpa(q, k, v, *, causal=False, mask=None, scale=None):
-    """PyTorch's fused softmax attention behind the shared interface (square causal only, as used here)."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale)
 
 
 # -- the character-level language model (the same set-up as the other attention topics) ------------------------

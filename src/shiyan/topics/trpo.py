@@ -13,8 +13,7 @@ import torch
 
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
 from shiyan.rl import trpo
-from shiyan.rl.collect import evaluate
-from shiyan.rl.envs import make_vec_env
+from shiyan.rl.reference import evaluate_on, model_policy, monitor_episodes
 
 META = TopicMeta(
     slug="trpo",
@@ -162,20 +161,8 @@ def _sb3_model(cfg: Config, seed: int, env_id: str | None = None):
     return model, venv
 
 
-def _sb3_curve(venv, n_envs: int) -> tuple[np.ndarray, np.ndarray]:
-    steps, rets = [], []
-    for env in venv.envs:  # Monitor-wrapped copies stepped in lock step: local step k is global step k * N
-        steps.extend((np.cumsum(env.get_episode_lengths()) * n_envs).tolist())
-        rets.extend(env.get_episode_rewards())
-    order = np.argsort(steps, kind="stable")
-    return np.asarray(steps)[order], np.asarray(rets, dtype=float)[order]
-
-
 def _eval(env_id: str, n: int, seed: int, act) -> float:
-    envs = make_vec_env(env_id, n, seed)
-    out = evaluate(envs, act)
-    envs.close()
-    return float(out.mean())
+    return float(evaluate_on(env_id, n, seed, act).mean())
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
@@ -211,13 +198,13 @@ def run(cfg: Config, ctx: RunContext) -> Result:
             model, venv = _sb3_model(cfg, seed)
             model.learn(total_timesteps=cfg.total_steps)
             walls[method].append(time.perf_counter() - t0)
-            curves[method].append(_sb3_curve(venv, cfg.n_envs))
+            curves[method].append(monitor_episodes(venv, cfg.n_envs))
             evals[method].append(
                 _eval(
                     cfg.env_id,
                     cfg.eval_episodes,
                     eval_seed,
-                    lambda o, m=model: (m.predict(o.numpy(), deterministic=True)[0], {}),
+                    model_policy(model),
                 )
             )
             venv.close()

@@ -17,6 +17,7 @@ from shiyan.rl import bellman as bl
 from shiyan.rl.dqn import DQNConfig, evaluate_q, train_dqn
 from shiyan.rl.gridworld import GridWorld
 from shiyan.rl.plotting import draw_grid
+from shiyan.rl.reference import evaluate_on, learning_curve, model_policy, monitor_episodes
 
 META = TopicMeta(
     slug="value-approximation",
@@ -179,38 +180,6 @@ def _sb3_dqn(dcfg: DQNConfig, seed: int):
     )
 
 
-def _sb3_eval(model, n: int, seed: int) -> np.ndarray:
-    from shiyan.rl.collect import evaluate
-    from shiyan.rl.envs import make_vec_env
-
-    envs = make_vec_env("CartPole-v1", n, seed)
-    out = evaluate(envs, lambda obs: (model.predict(obs.numpy(), deterministic=True)[0], {}))
-    envs.close()
-    return out
-
-
-def _curve(ends: np.ndarray, returns: np.ndarray, grid: np.ndarray, window: int = 10) -> np.ndarray:
-    """Mean return of the last ``window`` episodes finished by each step of ``grid`` (nan before any)."""
-    out = np.full(grid.shape, np.nan)
-    for i, g in enumerate(grid):
-        done = returns[ends <= g]
-        if done.size:
-            out[i] = done[-window:].mean()
-    return out
-
-
-def _sb3_curve(model, n_envs: int, grid: np.ndarray) -> np.ndarray:
-    """Learning curve of an SB3 model from its Monitor wrappers: copy i's episode ending at its k-th
-    step ended at global step k * n_envs (the copies step in lock step)."""
-    venv = model.get_env()
-    ends, returns = [], []
-    for rets, lens in zip(venv.env_method("get_episode_rewards"), venv.env_method("get_episode_lengths"), strict=True):
-        ends.extend((np.cumsum(lens) * n_envs).tolist())
-        returns.extend(rets)
-    order = np.argsort(ends, kind="stable")
-    return _curve(np.asarray(ends)[order], np.asarray(returns, dtype=np.float64)[order], grid)
-
-
 def run(cfg: Config, ctx: RunContext) -> Result:
     res = Result()
     _td_linear_part(cfg, ctx, res)
@@ -338,7 +307,7 @@ def _dqn_part(cfg: Config, ctx: RunContext, res: Result) -> None:
         )
         ours_time += time.perf_counter() - t0
         ours_eval.append(float(evaluate_q("CartPole-v1", r.q_net, cfg.eval_episodes, 10_000 + seed).mean()))
-        ours_curves.append(_curve(r.episode_end_steps, r.episode_returns, grid))
+        ours_curves.append(learning_curve(r.episode_end_steps, r.episode_returns, grid, window=10))
     res.metric("dqn_eval_return_mean", float(np.mean(ours_eval)), description="greedy evaluation, mean over seeds")
     res.metric("dqn_train_seconds", ours_time / cfg.dqn_seeds, unit="s", description="per seed")
     res.claim(
@@ -358,8 +327,10 @@ def _dqn_part(cfg: Config, ctx: RunContext, res: Result) -> None:
             model = _sb3_dqn(dcfg, seed)
             model.learn(cfg.dqn_steps)
             sb3_time += time.perf_counter() - t0
-            sb3_eval.append(float(_sb3_eval(model, cfg.eval_episodes, 10_000 + seed).mean()))
-            sb3_curves.append(_sb3_curve(model, dcfg.n_envs, grid))
+            sb3_eval.append(
+                float(evaluate_on("CartPole-v1", cfg.eval_episodes, 10_000 + seed, model_policy(model)).mean())
+            )
+            sb3_curves.append(learning_curve(*monitor_episodes(model.get_env(), dcfg.n_envs), grid, window=10))
         rows.append(
             ["Stable-Baselines3 DQN", float(np.mean(sb3_eval)), float(np.min(sb3_eval)), sb3_time / cfg.dqn_seeds]
         )
