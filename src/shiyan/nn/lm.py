@@ -393,3 +393,35 @@ def sample_next(
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator)
+
+
+def train_char_lm(
+    corpus,
+    *,
+    d_model: int,
+    n_layers: int,
+    n_heads: int,
+    seq_len: int,
+    batch_size: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    eval_windows: int,
+    generator: torch.Generator,
+    attention: AttentionFn | None = None,
+    **build,
+):
+    """Build a :class:`TransformerLM` for ``corpus`` (a :class:`shiyan.data.text.CharCorpus`) with the given
+    attention (and ``block=`` / ``ffn=`` factories in ``build``) and train it with the shared loop: AdamW,
+    warm-up over the first tenth of the steps, cosine decay. Returns :class:`shiyan.core.train.CorpusRun`.
+    The attention comparisons train every variant through this one call, so only the variant differs."""
+    from shiyan.core.train import TrainConfig, train_lm_on_corpus
+
+    lm_cfg = LMConfig(
+        vocab_size=corpus.vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads, max_seq_len=seq_len
+    )
+    model = TransformerLM(lm_cfg, attention=attention, generator=generator, **build)
+    tcfg = TrainConfig(steps=steps, lr=lr, warmup_steps=max(1, steps // 10), eval_every=0, seed=seed)
+    return train_lm_on_corpus(
+        model, corpus, tcfg, seq_len=seq_len, batch_size=batch_size, eval_windows=eval_windows
+    )

@@ -20,11 +20,10 @@ from shiyan.attention import flash_attention, linear_attention, naive_attention,
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
 from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
-from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
 from shiyan.nn.gau import gau_block, mixed_chunk_attention
-from shiyan.nn.lm import LMConfig, TransformerLM
 from shiyan.nn.lm import sdpa_attention as sdpa
+from shiyan.nn.lm import train_char_lm
 from shiyan.nn.moe import MoEFeedForward
 
 META = TopicMeta(
@@ -222,25 +221,21 @@ def _variants(cfg: Config) -> dict[str, object]:
 
 
 def _train_lm(cfg: Config, ctx: RunContext, attention, corpus, n_layers: int | None = None, **build) -> dict:
-    """Train the shared LM on the corpus; ``build`` (``block=`` or ``ffn=``) is passed to :class:`TransformerLM`."""
-    lm_cfg = LMConfig(
-        vocab_size=corpus.vocab_size,
+    """The shared LM with this attention (or ``block=`` / ``ffn=``), trained on the corpus by the shared loop."""
+    out = train_char_lm(
+        corpus,
+        attention=attention,
+        generator=ctx.torch_generator("lm-init"),
         d_model=cfg.d_model,
         n_layers=n_layers or cfg.n_layers,
         n_heads=cfg.n_heads,
-        max_seq_len=cfg.seq_len,
-    )
-    model = TransformerLM(lm_cfg, attention=attention, generator=ctx.torch_generator("lm-init"), **build)
-    tcfg = TrainConfig(
-        steps=cfg.steps, lr=cfg.lr, warmup_steps=max(1, cfg.steps // 10), eval_every=0, seed=cfg.seed, grad_clip=1.0
-    )
-    out = train_lm_on_corpus(
-        model,
-        corpus,
-        tcfg,
         seq_len=cfg.seq_len,
         batch_size=cfg.batch_size,
+        steps=cfg.steps,
+        lr=cfg.lr,
+        seed=cfg.seed,
         eval_windows=cfg.eval_batches * cfg.batch_size,
+        **build,
     )
     return {"held_out_loss": out.held_out_loss, "seconds": out.seconds, "loss_curve": out.loss_curve}
 

@@ -14,10 +14,9 @@ from shiyan.attention import computed_scores, naive_attention, pattern_mask, spa
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
 from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
-from shiyan.core.train import TrainConfig, train_lm_on_corpus
 from shiyan.data.text import char_corpus
-from shiyan.nn.lm import LMConfig, TransformerLM
 from shiyan.nn.lm import sdpa_attention as sdpa
+from shiyan.nn.lm import train_char_lm
 
 META = TopicMeta(
     slug="sparse-attention",
@@ -143,24 +142,22 @@ def _patterns(window: int, stride: int) -> dict[str, dict]:
 # -- the character-level language model (the same set-up as the other attention topics) ------------------------
 
 
-def _train_lm(cfg: Config, ctx: RunContext, attention, corpus) -> dict:
-    """Train the shared LM with this attention on the corpus (the set-up every attention topic uses)."""
-    lm_cfg = LMConfig(
-        vocab_size=corpus.vocab_size,
-        d_model=cfg.d_model,
-        n_layers=cfg.n_layers,
-        n_heads=cfg.n_heads,
-        max_seq_len=cfg.seq_len,
-    )
-    model = TransformerLM(lm_cfg, attention=attention, generator=ctx.torch_generator("lm-init"))
-    tcfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=max(1, cfg.steps // 10), eval_every=0, seed=cfg.seed)
-    out = train_lm_on_corpus(
-        model,
+def _train_lm(cfg: Config, ctx: RunContext, attention, corpus, n_layers: int | None = None, **build) -> dict:
+    """The shared LM with this attention (or ``block=`` / ``ffn=``), trained on the corpus by the shared loop."""
+    out = train_char_lm(
         corpus,
-        tcfg,
+        attention=attention,
+        generator=ctx.torch_generator("lm-init"),
+        d_model=cfg.d_model,
+        n_layers=n_layers or cfg.n_layers,
+        n_heads=cfg.n_heads,
         seq_len=cfg.seq_len,
         batch_size=cfg.batch_size,
+        steps=cfg.steps,
+        lr=cfg.lr,
+        seed=cfg.seed,
         eval_windows=cfg.eval_batches * cfg.batch_size,
+        **build,
     )
     return {"held_out_loss": out.held_out_loss, "seconds": out.seconds, "loss_curve": out.loss_curve}
 
