@@ -12,7 +12,7 @@ from shiyan.attention import flash_attention, naive_attention
 from shiyan.core import ConfigError, Store, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
-from topics.contract import check_post
+from topics.contract import check_post, run_quick_profile
 
 SLUG = "flash-attention"
 FIGURES = {"memory-vs-n", "time-vs-n", "lm-curves"}
@@ -24,15 +24,7 @@ def store(tmp_path_factory) -> Store:
 
 
 def test_quick_profile_passes(store):
-    topic = get_topic(SLUG)
-    rec = execute(topic, build_config(topic, "quick"), store, profile="quick")
-    assert rec.error is None, rec.error
-    assert rec.status == "passed", [c for c in rec.claims if not c["passed"]]
-    assert len(rec.claims) >= 6
-    for c in rec.claims:
-        assert c["value"] is not None and math.isfinite(c["value"]), c
-        assert c["text_zh"], c["name"]
-    assert {f["name"] for f in rec.figures} == FIGURES
+    rec = run_quick_profile(store, SLUG, FIGURES, min_claims=6)
     table = next(t for t in rec.tables if t["name"] == "attention_variants")
     assert len(table["rows"]) == 6
     assert all(math.isfinite(r[1]) and r[1] < math.log(256) for r in table["rows"])  # better than uniform bytes

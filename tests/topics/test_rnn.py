@@ -11,7 +11,7 @@ import torch
 from shiyan.core import ConfigError, Store, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
-from topics.contract import check_post
+from topics.contract import check_post, run_quick_profile
 
 SLUG = "rnn-lstm-gru"
 FIGURES = {"gradient-through-time", "bpc-vs-seconds"}
@@ -23,15 +23,7 @@ def store(tmp_path_factory) -> Store:
 
 
 def test_quick_profile_passes(store):
-    topic = get_topic(SLUG)
-    rec = execute(topic, build_config(topic, "quick"), store, profile="quick")
-    assert rec.error is None, rec.error
-    assert rec.status == "passed", [c for c in rec.claims if not c["passed"]]
-    assert len(rec.claims) >= 7
-    for c in rec.claims:
-        assert c["value"] is not None and math.isfinite(c["value"]), c
-        assert c["text_zh"], c["name"]
-    assert {f["name"] for f in rec.figures} == FIGURES
+    rec = run_quick_profile(store, SLUG, FIGURES, min_claims=7)
     race = next(t for t in rec.tables if t["name"] == "transformer_vs_lstm")
     assert len(race["rows"]) == 3 and all(r[2] < math.log2(256) for r in race["rows"])
 

@@ -13,7 +13,7 @@ from shiyan.core import ConfigError, Store, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.data.text import char_corpus
 from shiyan.topics import get_topic
-from topics.contract import check_post
+from topics.contract import check_post, run_quick_profile
 
 SLUG = "transformer"
 FIGURES = {"heldout-curves"}
@@ -25,15 +25,7 @@ def store(tmp_path_factory) -> Store:
 
 
 def test_quick_profile_passes(store):
-    topic = get_topic(SLUG)
-    rec = execute(topic, build_config(topic, "quick"), store, profile="quick")
-    assert rec.error is None, rec.error
-    assert rec.status == "passed", [c for c in rec.claims if not c["passed"]]
-    assert len(rec.claims) >= 5
-    for c in rec.claims:
-        assert c["value"] is not None and math.isfinite(c["value"]), c
-        assert c["text_zh"], c["name"]
-    assert {f["name"] for f in rec.figures} == FIGURES
+    rec = run_quick_profile(store, SLUG, FIGURES, min_claims=5)
     samples = next(t for t in rec.tables if t["name"] == "samples")
     assert len(samples["rows"]) == 4 and all(len(r[2]) > 0 for r in samples["rows"])
     kv = next(c for c in rec.claims if c["name"] == "kv_cache_equals_recompute")

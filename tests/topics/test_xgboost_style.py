@@ -10,7 +10,7 @@ import pytest
 from shiyan.core import ConfigError, Store, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
-from topics.contract import check_post
+from topics.contract import check_post, run_quick_profile
 
 SLUG = "xgboost"
 FIGURES = {"convergence", "missing"}
@@ -22,15 +22,7 @@ def store(tmp_path_factory) -> Store:
 
 
 def test_quick_profile_passes(store):
-    topic = get_topic(SLUG)
-    rec = execute(topic, build_config(topic, "quick"), store, profile="quick")
-    assert rec.error is None, rec.error
-    assert rec.status == "passed", [c for c in rec.claims if not c["passed"]]
-    assert len(rec.claims) >= 4
-    for c in rec.claims:
-        assert c["value"] is not None and math.isfinite(c["value"]), c
-        assert c["text_zh"], c["name"]
-    assert {f["name"] for f in rec.figures} == FIGURES
+    run_quick_profile(store, SLUG, FIGURES, min_claims=4)
 
 
 @pytest.mark.slow
