@@ -26,3 +26,10 @@ def test_bad_config_names_the_field(override):
     topic = get_topic(SLUG)
     with pytest.raises(ConfigError, match=override.split("=")[0]):
         build_config(topic, "quick", None, [override])
+
+
+def test_benchmark_rows_are_finite_ratios(tmp_path):
+    from topics.contract import run_quick_bench
+
+    rec = run_quick_bench(Store(tmp_path), SLUG)
+    assert rec.bench[0]["reference_name"] == "sklearn.linear_model.Perceptron"
