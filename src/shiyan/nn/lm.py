@@ -422,6 +422,4 @@ def train_char_lm(
     )
     model = TransformerLM(lm_cfg, attention=attention, generator=generator, **build)
     tcfg = TrainConfig(steps=steps, lr=lr, warmup_steps=max(1, steps // 10), eval_every=0, seed=seed)
-    return train_lm_on_corpus(
-        model, corpus, tcfg, seq_len=seq_len, batch_size=batch_size, eval_windows=eval_windows
-    )
+    return train_lm_on_corpus(model, corpus, tcfg, seq_len=seq_len, batch_size=batch_size, eval_windows=eval_windows)
