@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import numpy as np
 
 from shiyan import data
 from shiyan.core import BenchRow, ConfigError, Result, RunContext, TopicConfig, TopicMeta, new_figure
-from shiyan.core.timing import median_time
+from shiyan.core.timing import interleaved_times
 from shiyan.trees import XGBClassifier, XGBRegressor
 from shiyan.trees import _xgb_kernels as K
 from shiyan.trees.xgb import bin_edges
@@ -52,7 +53,9 @@ class Config(TopicConfig):
     bench_trees: int = 200
     """Trees of every booster in the benchmark."""
     bench_threads: int = 2
-    """Threads given to numba, xgboost and lightgbm in the benchmark."""
+    """Threads given to numba, xgboost, lightgbm and scikit-learn in the benchmark (also timed at 1 thread)."""
+    bench_repeats: int = 3
+    """Timed rounds of every benchmark row (all models once per round, interleaved; the median is kept)."""
 
     def validate(self) -> None:
         if self.rounds < 5:
@@ -63,12 +66,12 @@ class Config(TopicConfig):
             raise ConfigError(f"max_depth must be >= 1; got {self.max_depth}")
         if self.n_missing < 500 or self.n_compare < 500:
             raise ConfigError("n_missing and n_compare must be >= 500")
-        if self.bench_rows < 0 or self.bench_trees < 1 or self.bench_threads < 1:
-            raise ConfigError("bench_rows must be >= 0, bench_trees and bench_threads >= 1")
+        if self.bench_rows < 0 or self.bench_trees < 1 or self.bench_threads < 1 or self.bench_repeats < 1:
+            raise ConfigError("bench_rows must be >= 0; bench_trees, bench_threads and bench_repeats >= 1")
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(rounds=30, n_missing=3000, n_compare=3000, bench_rows=3000, bench_trees=30)
+        return cls(rounds=30, n_missing=3000, n_compare=3000, bench_rows=3000, bench_trees=30, bench_repeats=1)
 
     @classmethod
     def full(cls) -> Config:
@@ -98,8 +101,9 @@ def _train_curve(X32, y, rounds, eta, depth, newton: bool) -> list[float]:
         K.grad_logistic(margin, y.astype(np.float32), ones, g32, h32)
         h = h32.astype(np.float64) if newton else np.ones(n)  # first order: unit curvature, leaf = mean -g
         rows = np.arange(n, dtype=np.int32)
-        *tree, s0, s1 = K.grow_hist(codes, n_bins, cuts, ptr, g32.astype(np.float64), h, rows, mask, levels, 1.0, 0.0,
-                                    0.0, depth, 0, False, eta, hist)  # fmt: skip
+        gh = np.stack((g32.astype(np.float64), h), axis=1)  # (n, 2)
+        *tree, s0, s1 = K.grow_hist(codes, n_bins, cuts, ptr, gh, rows, mask, levels, 1.0, 0.0, 0.0, depth, 0, False,
+                                    eta, hist, numba.get_num_threads())  # fmt: skip
         K.add_leaf_values(margin, rows, s0, s1, tree[0], tree[5])
         curve.append(_logloss(margin.astype(np.float64), y))
     return curve
@@ -244,48 +248,71 @@ def _bench_data(name: str, n_rows: int, rng: np.random.Generator):
     return X[tr], y[tr], X[te], y[te]
 
 
-def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
-    import lightgbm
-    import xgboost
+@contextlib.contextmanager
+def _threads(n: int):
+    """numba's threads and the OpenMP/BLAS pools (scikit-learn, lightgbm) limited to ``n``, restored afterwards."""
+    from threadpoolctl import threadpool_limits
 
-    nt = cfg.bench_threads
     old = numba.get_num_threads()
-    numba.set_num_threads(min(nt, numba.config.NUMBA_NUM_THREADS))
-    rows = []
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     try:
-        for name in ("diamonds", "flights"):
-            Xtr, ytr, Xte, yte = _bench_data(name, cfg.bench_rows, ctx.numpy_generator(f"bench-{name}"))
-            reg = name == "diamonds"
-            common = dict(n_estimators=cfg.bench_trees, learning_rate=0.1, max_depth=6)
-            models = {
-                "ours": (XGBRegressor if reg else XGBClassifier)(tree_method="hist", max_bin=256, **common),
-                "xgboost hist": (xgboost.XGBRegressor if reg else xgboost.XGBClassifier)(
-                    tree_method="hist", max_bin=256, n_jobs=nt, **common
-                ),
-                "lightgbm": (lightgbm.LGBMRegressor if reg else lightgbm.LGBMClassifier)(
-                    num_leaves=31, max_bin=255, n_jobs=nt, verbose=-1, **common
-                ),
-            }
-            fit_t, pred_t, metric = {}, {}, {}
-            for key, model in models.items():
-                fit_t[key] = median_time(lambda m=model, a=Xtr, b=ytr: m.fit(a, b), repeats=3, warmup=1)
-                if reg:
-                    pred_t[key] = median_time(lambda m=model, a=Xte: m.predict(a), repeats=3, warmup=1)
-                    metric[key] = float(np.sqrt(np.mean((model.predict(Xte) - yte) ** 2)))
-                else:
-                    pred_t[key] = median_time(lambda m=model, a=Xte: m.predict_proba(a), repeats=3, warmup=1)
-                    metric[key] = _auc(yte, model.predict_proba(Xte)[:, 1])
-            mname = "RMSE log price" if reg else "AUC"
-            for ref in ("xgboost hist", "lightgbm"):
-                rows.append(BenchRow(
-                    f"{name} fit ({len(ytr):,} rows, {cfg.bench_trees} trees, depth 6, 256 bins)", fit_t["ours"],
-                    fit_t[ref], ref, unit="s",
-                    note=f"{nt} threads; {mname}: ours {metric['ours']:.4f}, {ref} {metric[ref]:.4f}",
-                ))  # fmt: skip
-            rows.append(BenchRow(
-                f"{name} predict ({len(yte):,} rows)", pred_t["ours"], pred_t["xgboost hist"], "xgboost hist",
-                unit="s", note=f"{nt} threads; ours {len(yte) / pred_t['ours']:,.0f} rows/s",
-            ))  # fmt: skip
+        with threadpool_limits(n):
+            yield
     finally:
         numba.set_num_threads(old)
+
+
+def _bench_models(reg: bool, n_trees: int, nt: int) -> dict:
+    """The four boosters with the same budget: n_trees rounds, learning rate 0.1, depth 6, 256 bins, nt threads."""
+    import lightgbm
+    import xgboost
+    from sklearn import ensemble
+
+    common = dict(n_estimators=n_trees, learning_rate=0.1, max_depth=6)
+    return {
+        "ours": (XGBRegressor if reg else XGBClassifier)(tree_method="hist", max_bin=256, **common),
+        "xgboost hist": (xgboost.XGBRegressor if reg else xgboost.XGBClassifier)(
+            tree_method="hist", max_bin=256, n_jobs=nt, **common
+        ),
+        "lightgbm": (lightgbm.LGBMRegressor if reg else lightgbm.LGBMClassifier)(
+            num_leaves=31, max_bin=255, n_jobs=nt, verbose=-1, **common
+        ),
+        "sklearn HGB": (ensemble.HistGradientBoostingRegressor if reg else ensemble.HistGradientBoostingClassifier)(
+            max_iter=n_trees, learning_rate=0.1, max_depth=6, max_leaf_nodes=None, max_bins=255, early_stopping=False
+        ),
+    }
+
+
+def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
+    rows = []
+    for name in ("diamonds", "flights"):
+        Xtr, ytr, Xte, yte = _bench_data(name, cfg.bench_rows, ctx.numpy_generator(f"bench-{name}"))
+        reg = name == "diamonds"
+        mname = "RMSE log price" if reg else "AUC"
+        for nt in sorted({cfg.bench_threads, 1}, reverse=True):
+            with _threads(nt):
+                models = _bench_models(reg, cfg.bench_trees, nt)
+                fit = interleaved_times(
+                    {k: (lambda m=m, X=Xtr, y=ytr: m.fit(X, y)) for k, m in models.items()}, repeats=cfg.bench_repeats
+                )
+                if reg:
+                    metric = {k: float(np.sqrt(np.mean((m.predict(Xte) - yte) ** 2))) for k, m in models.items()}
+                    pred = {k: (lambda m=m, X=Xte: m.predict(X)) for k, m in models.items()}
+                else:
+                    metric = {k: _auc(yte, m.predict_proba(Xte)[:, 1]) for k, m in models.items()}
+                    pred = {k: (lambda m=m, X=Xte: m.predict_proba(X)) for k, m in models.items()}
+                pred_t = interleaved_times(pred, repeats=max(3, cfg.bench_repeats))
+            thr = f"{nt} thread{'s' * (nt > 1)}"
+            for ref in ("xgboost hist", "lightgbm", "sklearn HGB"):
+                rows.append(BenchRow(
+                    f"{name} fit, {len(ytr):,} rows, {cfg.bench_trees} trees, depth 6, 256 bins, {thr}", fit["ours"][0],
+                    fit[ref][0], ref, unit="s",
+                    note=f"wall, median of {cfg.bench_repeats}; CPU ratio {fit['ours'][1] / fit[ref][1]:.2f}; "
+                    f"{mname}: ours {metric['ours']:.4f}, {ref} {metric[ref]:.4f}",
+                ))  # fmt: skip
+            rows.append(BenchRow(
+                f"{name} predict, {len(yte):,} rows, {thr}", pred_t["ours"][0], pred_t["xgboost hist"][0],
+                "xgboost hist", unit="s",
+                note=f"{len(yte) / pred_t['ours'][0]:,.0f} vs {len(yte) / pred_t['xgboost hist'][0]:,.0f} rows/s",
+            ))  # fmt: skip
     return rows

@@ -268,54 +268,77 @@ def grow_exact(Xc, order, col_ptr, col_dense, g, h, active, level_mask, lam, alp
 
 @njit(cache=True, nogil=True, parallel=True)
 def bin_columns(X, cuts, cut_ptr):
-    """Codes (p, n) uint8 of a float matrix ``X`` (n, p): 0 = NaN, else 1 + #cuts of the feature that are <= x."""
+    """Codes (n, p) uint8 of a float matrix ``X`` (n, p): 0 = NaN, else 1 + #cuts of the feature that are <= x.
+
+    Row-major, like ``X``: the histogram builder reads one row's codes of all features together."""
     n, p = X.shape
-    out = np.zeros((p, n), dtype=np.uint8)
-    for f in prange(p):
-        c = cuts[cut_ptr[f] : cut_ptr[f + 1]]
-        for i in range(n):
+    out = np.zeros((n, p), dtype=np.uint8)
+    for i in prange(n):
+        for f in range(p):
             v = X[i, f]
             if not np.isnan(v):
-                out[f, i] = 1 + np.searchsorted(c, v, side="right")
+                out[i, f] = 1 + np.searchsorted(cuts[cut_ptr[f] : cut_ptr[f + 1]], v, side="right")
     return out
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _accumulate(hist_f, codes_f, rows, a, b, g, h):
-    for k in range(a, b):
-        i = rows[k]
-        c = codes_f[i]
-        hist_f[c, 0] += g[i]
-        hist_f[c, 1] += h[i]
-
-
 @njit(cache=True, nogil=True)
-def _feature_histograms(hist, codes_f, f, build, subtract_from, sibling_of, seg_start, seg_end, rows, g, h):
-    """Feature ``f``'s slice of the histograms of the nodes in ``build`` (and of their siblings by subtraction)."""
-    for t in range(len(build)):
-        nid = build[t]
-        hf = hist[nid, f]
-        hf[:, :] = 0.0
-        _accumulate(hf, codes_f, rows, seg_start[nid], seg_end[nid], g, h)
-        par = subtract_from[t]
-        if par >= 0:
-            hp = hist[par, f]
-            hs = hist[sibling_of[t], f]
-            for c in range(hf.shape[0]):
-                hs[c, 0] = hp[c, 0] - hf[c, 0]
-                hs[c, 1] = hp[c, 1] - hf[c, 1]
+def _node_histogram(hist_node, codes, gh, rows, a, b, feats, j0, j1):
+    """Histogram of rows ``rows[a:b]`` for the features ``feats[j0:j1]``: each row's $(g_i, h_i)$ read once and added to
+    the bin of each feature (row-wise, so the gradient pair is not gathered again for every feature).
+
+    ``hist_node`` (p, max_bin, 2) is addressed flat: feature ``f``, code ``c`` at index ``2 * (f * max_bin + c)``."""
+    stride = 2 * hist_node.shape[1]
+    flat = hist_node.reshape(hist_node.size)
+    all_features = feats.shape[0] == codes.shape[1]  # then feats[j] == j: skip the indirection in the hot loop
+    for j in range(j0, j1):
+        f = feats[j]
+        flat[f * stride : (f + 1) * stride] = 0.0
+    if all_features:
+        for k in range(a, b):
+            i = rows[k]
+            gi = gh[i, 0]
+            hi = gh[i, 1]
+            for f in range(j0, j1):
+                o = f * stride + 2 * codes[i, f]
+                flat[o] += gi
+                flat[o + 1] += hi
+    else:
+        for k in range(a, b):
+            i = rows[k]
+            gi = gh[i, 0]
+            hi = gh[i, 1]
+            for j in range(j0, j1):
+                f = feats[j]
+                o = f * stride + 2 * codes[i, f]
+                flat[o] += gi
+                flat[o + 1] += hi
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _build_histograms(hist, codes, feat_ok, build, subtract_from, sibling_of, seg_start, seg_end, rows, g, h):
+def _build_histograms(hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end, rows):
     """For every node in ``build``: its histogram from its rows; then each sibling's as parent minus it.
 
-    Parallel over features; every feature keeps its (n_bins, 2) slice of each node's histogram.
-    """
-    p = codes.shape[0]
-    for f in prange(p):
-        if feat_ok[f]:
-            _feature_histograms(hist, codes[f], f, build, subtract_from, sibling_of, seg_start, seg_end, rows, g, h)
+    The work is split into (node, block of features) tasks run in parallel; each task owns its slice of one node's
+    histogram, so no two threads write the same bins."""
+    n_feats = feats.shape[0]
+    n_tasks = len(build) * n_blocks
+    for task in prange(n_tasks):
+        t = task // n_blocks
+        blk = task % n_blocks
+        j0 = blk * n_feats // n_blocks
+        j1 = (blk + 1) * n_feats // n_blocks
+        nid = build[t]
+        _node_histogram(hist[nid], codes, gh, rows, seg_start[nid], seg_end[nid], feats, j0, j1)
+        par = subtract_from[t]
+        if par >= 0:
+            hp = hist[par]
+            hn = hist[nid]
+            hs = hist[sibling_of[t]]
+            for j in range(j0, j1):
+                f = feats[j]
+                for c in range(hn.shape[1]):
+                    hs[f, c, 0] = hp[f, c, 0] - hn[f, c, 0]
+                    hs[f, c, 1] = hp[f, c, 1] - hn[f, c, 1]
 
 
 @njit(cache=True, nogil=True)
@@ -389,41 +412,76 @@ def _evaluate(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, out
 
 
 @njit(cache=True, nogil=True)
-def _partition(rows, buf, codes_f, a, b, split_bin, dl):
-    """Stable in-place partition of ``rows[a:b]``: rows with code in 1..split_bin (or missing and ``dl``) first."""
+def _partition(rows, buf, codes, f, a, b, split_bin, dl, gh, sums):
+    """Stable in-place partition of ``rows[a:b]``: rows with code in 1..split_bin (or missing and ``dl``) first.
+
+    ``buf[a:b]`` is scratch.  The children's $(G, H)$ are summed on the way, in the rows' order (``sums`` gets
+    $G_L, H_L, G_R, H_R$).  Returns the first index of the right child."""
     nl = 0
     nr = 0
+    gl = 0.0
+    hl = 0.0
+    gr = 0.0
+    hr = 0.0
     for k in range(a, b):
         i = rows[k]
-        c = codes_f[i]
+        c = codes[i, f]
         go_left = dl if c == 0 else c <= split_bin
         if go_left:
             rows[a + nl] = i
             nl += 1
+            gl += gh[i, 0]
+            hl += gh[i, 1]
         else:
-            buf[nr] = i
+            buf[a + nr] = i
             nr += 1
+            gr += gh[i, 0]
+            hr += gh[i, 1]
     for k in range(nr):
-        rows[a + nl + k] = buf[k]
+        rows[a + nl + k] = buf[a + k]
+    sums[0] = gl
+    sums[1] = hl
+    sums[2] = gr
+    sums[3] = hr
     return a + nl
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _partition_nodes(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start, seg_end, gh,
+                     mids, sums):  # fmt: skip
+    """Partition every frontier node's segment in parallel (the segments are disjoint)."""
+    for t in prange(n_front):
+        nid = frontier[t]
+        mids[t] = _partition(rows, buf, codes, split_feat[nid], seg_start[nid], seg_end[nid], split_bin[nid],
+                             split_dl[nid], gh, sums[t])  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _n_feature_blocks(n_feats: int, n_nodes: int, n_threads: int) -> int:
+    """Feature blocks per node so that every thread has a task (one block: each row read once)."""
+    want = (n_threads + n_nodes - 1) // n_nodes
+    return max(1, min(n_feats, want))
 
 
 @njit(cache=True, nogil=True)
 def grow_hist(
-    codes, n_bins, cut_values, cut_ptr, g, h, rows, tree_mask, level_mask, lam, alpha, mcw, max_depth, max_leaves,
-    lossguide, eta, hist,
+    codes, n_bins, cut_values, cut_ptr, gh, rows, tree_mask, level_mask, lam, alpha, mcw, max_depth, max_leaves,
+    lossguide, eta, hist, n_threads,
 ):  # fmt: skip
     """Grow one tree on binned features (xgboost's ``hist``), depth-wise level by level or loss-guided best first.
 
-    ``codes`` (p, n) uint8 bin codes; ``n_bins[f]`` codes of feature ``f`` in use (including the missing code 0);
+    ``codes`` (n, p) uint8 bin codes; ``n_bins[f]`` codes of feature ``f`` in use (including the missing code 0);
     ``cut_values[cut_ptr[f]:cut_ptr[f+1]]`` its cut points (code ``b >= 1`` holds ``cut[b-2] <= x < cut[b-1]``);
+    ``gh`` (n, 2) the rows' gradient and hessian;
     ``rows`` the rows in this tree (int32, reordered in place so that every node owns a contiguous segment);
     ``tree_mask`` (p,) the features of this tree, ``level_mask`` (depth_cap, p) those allowed at each depth;
-    ``hist`` a workspace (capacity, p, max_bin, 2).  ``max_depth = 0`` / ``max_leaves = 0`` mean no limit.
+    ``hist`` a workspace (capacity, p, max_bin, 2); ``n_threads`` the threads the histogram work is split for.
+    ``max_depth = 0`` / ``max_leaves = 0`` mean no limit.
     Returns the tree arrays and every node's row segment ``[seg_start, seg_end)`` of ``rows``.
     """
     cap = hist.shape[0]
     depth_cap = level_mask.shape[0]
+    feats = np.flatnonzero(tree_mask)
     feature = np.full(cap, -1, dtype=np.int32)
     threshold = np.zeros(cap, dtype=np.float32)
     left = np.full(cap, -1, dtype=np.int32)
@@ -447,17 +505,20 @@ def grow_hist(
     t_dl = np.zeros(cap, dtype=np.bool_)
     buf = np.empty(rows.shape[0], dtype=rows.dtype)
     frontier = np.zeros(cap, dtype=np.int32)
+    mids = np.zeros(cap, dtype=np.int64)
+    sums = np.zeros((cap, 4))
     m = rows.shape[0]
     for k in range(m):
-        sum_g[0] += g[rows[k]]
-        cover[0] += h[rows[k]]
+        sum_g[0] += gh[rows[k], 0]
+        cover[0] += gh[rows[k], 1]
     weight[0] = node_weight(sum_g[0], cover[0], lam, alpha, mcw)
     seg_end[0] = m
     n_nodes = 1
     n_leaves = 1
     root = np.zeros(1, dtype=np.int32)
     none = np.full(1, -1, dtype=np.int32)
-    _build_histograms(hist, codes, tree_mask, root, none, none, seg_start, seg_end, rows, g, h)
+    _build_histograms(hist, codes, gh, feats, _n_feature_blocks(feats.shape[0], 1, n_threads), root, none, none, seg_start,
+                      seg_end, rows)  # fmt: skip
     _evaluate(hist, n_bins, level_mask[0], root, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl)
     c_loss[0], c_feat[0], c_bin[0], c_dl[0] = t_loss[0], t_feat[0], t_bin[0], t_dl[0]
     is_open[0] = True
@@ -489,6 +550,7 @@ def grow_hist(
                         n_front += 1
             if n_front == 0:
                 continue
+        _partition_nodes(rows, buf, codes, frontier, n_front, c_feat, c_bin, c_dl, seg_start, seg_end, gh, mids, sums)
         build = np.empty(n_front, dtype=np.int32)
         par = np.empty(n_front, dtype=np.int32)
         sib = np.empty(n_front, dtype=np.int32)
@@ -511,21 +573,15 @@ def grow_hist(
             n_leaves += 1
             left[nid] = lft
             right[nid] = rgt
-            mid = _partition(rows, buf, codes[f], seg_start[nid], seg_end[nid], b, c_dl[nid])
+            mid = mids[t]
             seg_start[lft] = seg_start[nid]
             seg_end[lft] = mid
             seg_start[rgt] = mid
             seg_end[rgt] = seg_end[nid]
+            sum_g[lft], cover[lft], sum_g[rgt], cover[rgt] = sums[t, 0], sums[t, 1], sums[t, 2], sums[t, 3]
             for child in (lft, rgt):
                 depth[child] = depth[nid] + 1
-                sg = 0.0
-                sh = 0.0
-                for k in range(seg_start[child], seg_end[child]):
-                    sg += g[rows[k]]
-                    sh += h[rows[k]]
-                sum_g[child] = sg
-                cover[child] = sh
-                weight[child] = node_weight(sg, sh, lam, alpha, mcw)
+                weight[child] = node_weight(sum_g[child], cover[child], lam, alpha, mcw)
             if mid - seg_start[nid] <= seg_end[nid] - mid:
                 build[t], sib[t] = lft, rgt
             else:
@@ -536,7 +592,8 @@ def grow_hist(
         d_child = depth[kids[0]]
         if max_depth != 0 and d_child >= max_depth:
             continue  # the children stay leaves
-        _build_histograms(hist, codes, tree_mask, build, par, sib, seg_start, seg_end, rows, g, h)
+        n_blocks = _n_feature_blocks(feats.shape[0], n_front, n_threads)
+        _build_histograms(hist, codes, gh, feats, n_blocks, build, par, sib, seg_start, seg_end, rows)
         mask = level_mask[min(d_child, depth_cap - 1)]
         _evaluate(hist, n_bins, mask, kids, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl)
         for t in range(2 * n_front):

@@ -76,18 +76,23 @@ def _resolve_max_samples(value, n: int) -> int:
 
 
 def _pack(trees: list[CartTree]):
-    """Concatenate trees into global node arrays (child ids shifted, leaves keep -1) and the root of each tree."""
+    """Concatenate the trees for :func:`_kernels.forest_mean_value`: (feature, threshold, right, value, roots).
+
+    Node ids are shifted to global ones; ``feature`` is -1 at leaves; thresholds become float32 rounded down (the same
+    decisions on float32 inputs).  The trees are in pre-order (left child = next node), which the walk relies on."""
     sizes = np.array([t.node_count for t in trees], dtype=np.int64)
     roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # (B,)
     shift = np.repeat(roots, sizes)  # (total_nodes,)
     left = np.concatenate([t.left for t in trees])
-    right = np.concatenate([t.right for t in trees])
-    left = np.where(left == K.LEAF, K.LEAF, left + shift)
-    right = np.where(right == K.LEAF, K.LEAF, right + shift)
-    feature = np.concatenate([t.feature for t in trees])
-    threshold = np.concatenate([t.threshold for t in trees])
+    split = left != K.LEAF
+    ids = np.arange(sizes.sum())
+    if not np.array_equal(left[split] + shift[split], ids[split] + 1):
+        raise RuntimeError("forest packing expects pre-order trees (each left child right after its parent)")
+    right = np.where(split, np.concatenate([t.right for t in trees]) + shift, K.LEAF).astype(np.int32)
+    feature = np.where(split, np.concatenate([t.feature for t in trees]), -1).astype(np.int32)
+    threshold = K.float32_round_down(np.concatenate([t.threshold for t in trees]).astype(np.float64))
     value = np.ascontiguousarray(np.concatenate([t.value for t in trees]))  # (total_nodes, n_outputs)
-    return feature, threshold, left, right, value, roots
+    return feature, threshold, right, value, roots
 
 
 class _BaseForest(BaseEstimator):
@@ -243,16 +248,14 @@ class _BaseForest(BaseEstimator):
 
     def _mean_value(self, X32: np.ndarray) -> np.ndarray:
         """$\\frac{1}{B}\\sum_b T_b(x)$ for every row, rows split over ``n_jobs`` threads."""
-        feature, threshold, left, right, value, roots = self._packed
+        feature, threshold, right, value, roots = self._packed
         n_jobs = min(resolve_n_jobs(self.n_jobs), max(1, X32.shape[0] // 256))
         if n_jobs == 1:
-            return K.forest_mean_value(X32, feature, threshold, left, right, value, roots)
+            return K.forest_mean_value(X32, feature, threshold, right, value, roots)
         chunks = np.array_split(np.arange(X32.shape[0]), n_jobs)
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             parts = pool.map(
-                lambda idx: K.forest_mean_value(
-                    X32[idx[0] : idx[-1] + 1], feature, threshold, left, right, value, roots
-                ),
+                lambda idx: K.forest_mean_value(X32[idx[0] : idx[-1] + 1], feature, threshold, right, value, roots),
                 chunks,
             )
             return np.concatenate(list(parts))

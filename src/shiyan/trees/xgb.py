@@ -269,7 +269,7 @@ class _XGBBase(BaseEstimator):
         else:
             cuts, cut_ptr = bin_edges(X32, prm["max_bin"])
             self._cuts = (cuts, cut_ptr)
-            codes = K.bin_columns(X32, cuts, cut_ptr)  # (p, n) uint8
+            codes = K.bin_columns(X32, cuts, cut_ptr)  # (n, p) uint8
             n_bins = (np.diff(cut_ptr) + 2).astype(np.int64)
             lossguide = self.grow_policy == "lossguide"
             if lossguide:
@@ -315,9 +315,11 @@ class _XGBBase(BaseEstimator):
                     seg = None
                 else:
                     rows = np.flatnonzero(active).astype(np.int32)
-                    *arrays, s0, s1 = K.grow_hist(codes, n_bins, cuts, cut_ptr, g[k], h[k], rows, tree_mask, level_mask,
+                    gh = np.stack((g[k], h[k]), axis=1)  # (n, 2): a row's pair read together
+                    *arrays, s0, s1 = K.grow_hist(codes, n_bins, cuts, cut_ptr, gh, rows, tree_mask, level_mask,
                                                   prm["lam"], prm["alpha"], prm["mcw"], prm["max_depth"],
-                                                  prm["max_leaves"], lossguide, eta, hist)  # fmt: skip
+                                                  prm["max_leaves"], lossguide, eta, hist,
+                                                  numba.get_num_threads())  # fmt: skip
                     tree = XGBTree(*arrays)
                     seg = (rows, s0, s1)
                 if prm["gamma"] > 0:
@@ -349,7 +351,7 @@ class _XGBBase(BaseEstimator):
             self.best_iteration_, self.best_score_ = best_iter, best_score
         else:
             self.best_iteration_ = self.n_rounds_ - 1
-        self._packed = None
+        self._packed = _pack_trees(trees)
         return self
 
     def _eval_sets(self, eval_set, encode):
@@ -375,9 +377,12 @@ class _XGBBase(BaseEstimator):
         X32 = self._validate_X(X)
         n_groups = self.base_margin_.shape[0]
         lo, hi = iteration_range if iteration_range is not None else (0, self.best_iteration_ + 1)
-        trees = self.trees_[lo * n_groups : hi * n_groups]
         out = np.repeat(self.base_margin_[None, :], X32.shape[0], axis=0)
-        return out + _predict_trees(X32, trees, self.tree_class_[lo * n_groups : hi * n_groups], n_groups)
+        t0, t1 = lo * n_groups, min(hi * n_groups, len(self.trees_))
+        if t1 > t0:
+            nodes, offset = self._packed
+            K.predict_forest(X32, *nodes, offset[t0 : t1 + 1], self.tree_class_[t0:t1], out)
+        return out
 
     @property
     def feature_importances_(self) -> np.ndarray:
@@ -404,22 +409,26 @@ class _XGBBase(BaseEstimator):
         return score / s if s > 0 else score
 
 
+def _pack_trees(trees) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The trees' node arrays concatenated (feature, threshold, left, right, default_left, weight) and the offset of
+    each tree's root, ``offset[t]:offset[t+1]`` its nodes (child indices stay relative to the root)."""
+    offset = np.zeros(len(trees) + 1, dtype=np.int64)
+    offset[1:] = np.cumsum([t.feature.shape[0] for t in trees])
+
+    def cat(name, dtype):
+        return np.concatenate([getattr(t, name) for t in trees]) if trees else np.zeros(0, dtype)
+
+    nodes = (cat("feature", np.int32), cat("threshold", np.float32), cat("left", np.int32), cat("right", np.int32),
+             cat("default_left", np.bool_), cat("weight", np.float64))  # fmt: skip
+    return nodes, offset
+
+
 def _predict_trees(X32: np.ndarray, trees, tree_class, n_groups: int) -> np.ndarray:
     """Sum of the trees' leaf values per group: (n, n_groups)."""
     out = np.zeros((X32.shape[0], n_groups))
-    if not trees:
-        return out
-    sizes = np.asarray([t.feature.shape[0] for t in trees])
-    offset = np.zeros(len(trees) + 1, dtype=np.int64)
-    offset[1:] = np.cumsum(sizes)
-
-    def cat(name):
-        return np.concatenate([getattr(t, name) for t in trees])
-
-    K.predict_forest(
-        X32, cat("feature"), cat("threshold"), cat("left"), cat("right"), cat("default_left"), cat("weight"), offset,
-        np.asarray(tree_class, dtype=np.int64), out,
-    )  # fmt: skip
+    if trees:
+        nodes, offset = _pack_trees(trees)
+        K.predict_forest(X32, *nodes, offset, np.asarray(tree_class, dtype=np.int64), out)
     return out
 
 
