@@ -209,6 +209,23 @@ def linear_attention(
     return _causal_cumsum(phi_q, phi_k, v, eps, int(chunk_size))
 
 
+def _chunks(phi_q: Tensor, phi_k: Tensor, v: Tensor, chunk: int):
+    """Per key chunk $[c_0, c_1)$: (c0, c1, its keys, its values, the queries whose prefix ends in it, their first index).
+
+    The pieces come from ``split`` rather than one slice per chunk: the backward of ``split`` is one concatenation,
+    while every slice's backward writes a zero tensor as long as the whole input, which would make the backward
+    $O(N^2 d / C)$ instead of linear in $N$."""
+    n_q, n_k = phi_q.shape[2], v.shape[2]
+    offset = n_k - n_q  # query i reads the prefix ending at key t = i + offset
+    bounds = [(c0, min(c0 + chunk, n_k)) for c0 in range(0, n_k, chunk)]
+    q_ranges = [(max(c0 - offset, 0), max(min(c1 - offset, n_q), max(c0 - offset, 0))) for c0, c1 in bounds]
+    lead = min(max(-offset, 0), n_q)  # queries before the first key see nothing
+    q_parts = phi_q.split([lead] + [i1 - i0 for i0, i1 in q_ranges], dim=2)[1:]
+    k_parts, v_parts = phi_k.split(chunk, dim=2), v.split(chunk, dim=2)
+    for (c0, c1), pk, vc, pq, (i0, _) in zip(bounds, k_parts, v_parts, q_parts, q_ranges, strict=True):
+        yield c0, c1, pk, vc, pq, i0
+
+
 def _causal_chunked(phi_q: Tensor, phi_k: Tensor, v: Tensor, eps: float, chunk: int) -> Tensor:
     """§3.3 chunk-wise: carried state $S, z$ plus a masked kernel matrix inside each chunk."""
     b, h, n_q, d_phi = phi_q.shape
@@ -219,12 +236,10 @@ def _causal_chunked(phi_q: Tensor, phi_k: Tensor, v: Tensor, eps: float, chunk: 
     outs: list[Tensor] = []
     if offset < 0:  # the first -offset queries see no key at all
         outs.append(v.new_zeros(b, h, min(-offset, n_q), d_v))
-    for c0 in range(0, n_k, chunk):
-        c1 = min(c0 + chunk, n_k)
-        pk, vc = phi_k[:, :, c0:c1], v[:, :, c0:c1]  # (B, H, C, d_phi), (B, H, C, d_v)
-        i0, i1 = max(c0 - offset, 0), min(c1 - offset, n_q)  # queries whose prefix ends in this chunk
+    for c0, c1, pk, vc, pq, i0 in _chunks(phi_q, phi_k, v, chunk):
+        # pk (B, H, C, d_phi), vc (B, H, C, d_v); pq (B, H, n, d_phi): the queries whose prefix ends in this chunk
+        i1 = i0 + pq.shape[2]
         if i1 > i0:
-            pq = phi_q[:, :, i0:i1]  # (B, H, n, d_phi)
             pos = torch.arange(i0, i1, device=v.device)[:, None] + offset  # (n, 1) query positions
             keys = torch.arange(c0, c1, device=v.device)[None, :]  # (1, C)
             a = (pq @ pk.transpose(-2, -1)) * (keys <= pos)  # phi(q_i)^T phi(k_j), j <= i, (B, H, n, C)
@@ -246,16 +261,14 @@ def _causal_cumsum(phi_q: Tensor, phi_k: Tensor, v: Tensor, eps: float, chunk: i
     outs: list[Tensor] = []
     if offset < 0:  # the first -offset queries see no key at all
         outs.append(v.new_zeros(b, h, min(-offset, n_q), d_v))
-    for c0 in range(0, n_k, chunk):
-        c1 = min(c0 + chunk, n_k)
-        pk, vc = phi_k[:, :, c0:c1], v[:, :, c0:c1]  # (B, H, C, d_phi), (B, H, C, d_v)
-        i0, i1 = max(c0 - offset, 0), min(c1 - offset, n_q)  # queries whose prefix ends in this chunk
+    for c0, _c1, pk, vc, pq, i0 in _chunks(phi_q, phi_k, v, chunk):
+        # pk (B, H, C, d_phi), vc (B, H, C, d_v); pq (B, H, n, d_phi): the queries whose prefix ends in this chunk
+        i1 = i0 + pq.shape[2]
         if i1 > i0:
             kv = pk[..., :, None] * vc[..., None, :]  # phi(k_j) v_j^T, (B, H, C, d_phi, d_v)
             s_pre = s[:, :, None] + kv.cumsum(dim=2)  # S_t for t in the chunk, (B, H, C, d_phi, d_v)
             z_pre = z[:, :, None] + pk.cumsum(dim=2)  # z_t, (B, H, C, d_phi)
             t0, t1 = i0 + offset - c0, i1 + offset - c0  # the rows of the chunk these queries read
-            pq = phi_q[:, :, i0:i1]  # (B, H, n, d_phi)
             num = torch.einsum("bhnf,bhnfe->bhne", pq, s_pre[:, :, t0:t1])  # phi(q_i)^T S_i, (B, H, n, d_v)
             den = (pq * z_pre[:, :, t0:t1]).sum(dim=-1, keepdim=True) + eps  # phi(q_i)^T z_i + eps
             outs.append(num / den)
