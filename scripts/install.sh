@@ -3,7 +3,7 @@
 # set-up commands in README.md and by .ci/run.  Usage: bash scripts/install.sh [extras]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-site,dev,ref,text,ml}"
+extras="${1:-site,dev,ref,text,ml,mujoco}"
 python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null 2>&1 || python=python3
 if [ ! -x .venv/bin/python ]; then

@@ -2,7 +2,7 @@
 # Install everything the tests need and run them (the default, fast suite; `-m slow` runs the long one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh site,dev,ref,text,ml
+bash scripts/install.sh site,dev,ref,text,ml,mujoco
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
