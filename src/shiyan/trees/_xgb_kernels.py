@@ -423,20 +423,21 @@ def _partition(rows, buf, codes, f, a, b, split_bin, dl, gh, sums):
     hl = 0.0
     gr = 0.0
     hr = 0.0
-    for k in range(a, b):
+    for k in range(a, b):  # branch-free: the row is written to both places and only one cursor moves
         i = rows[k]
         c = codes[i, f]
-        go_left = dl if c == 0 else c <= split_bin
-        if go_left:
-            rows[a + nl] = i
-            nl += 1
-            gl += gh[i, 0]
-            hl += gh[i, 1]
-        else:
-            buf[a + nr] = i
-            nr += 1
-            gr += gh[i, 0]
-            hr += gh[i, 1]
+        go_left = (c <= split_bin) if c != 0 else dl
+        gi = gh[i, 0]
+        hi = gh[i, 1]
+        rows[a + nl] = i
+        buf[a + nr] = i
+        left_ = np.int64(go_left)
+        nl += left_
+        nr += 1 - left_
+        gl += gi * left_
+        hl += hi * left_
+        gr += gi * (1 - left_)
+        hr += hi * (1 - left_)
     for k in range(nr):
         rows[a + nl + k] = buf[a + k]
     sums[0] = gl
