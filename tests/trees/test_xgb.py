@@ -91,6 +91,32 @@ def test_early_stopping_same_best_iteration_as_xgboost():
     np.testing.assert_allclose(ours.predict(Xv), ref.predict(Xv), atol=1e-5)  # uses the best iteration
 
 
+def test_weighted_eval_set_metric_and_early_stopping_equal_xgboost():
+    """sample_weight_eval_set weights the evaluation metric (rmse, logloss) as xgboost does, which moves the best
+    iteration; weights of the wrong count are refused by name."""
+    X, y, _ = _data(n=400, seed=6)
+    Xv, yv, _ = _data(n=200, seed=7)
+    wv = np.random.default_rng(3).uniform(0.0, 3.0, size=len(yv))
+    kw = dict(tree_method="exact", n_estimators=60, learning_rate=0.5, max_depth=6, early_stopping_rounds=5)
+    ours = XGBRegressor(**kw).fit(X, y, eval_set=[(Xv, yv)], sample_weight_eval_set=[wv])
+    ref = xgboost.XGBRegressor(**kw).fit(X, y, eval_set=[(Xv, yv)], sample_weight_eval_set=[wv], verbose=False)
+    np.testing.assert_allclose(ours.evals_result_["validation_0"]["rmse"], ref.evals_result()["validation_0"]["rmse"],
+                               rtol=1e-4)  # fmt: skip
+    assert ours.best_iteration_ == ref.best_iteration
+    yc, yvc = (y > np.median(y)).astype(int), (yv > np.median(y)).astype(int)
+    kw = dict(tree_method="exact", n_estimators=15, max_depth=3)
+    ours = XGBClassifier(**kw).fit(X, yc, eval_set=[(Xv, yvc)], sample_weight_eval_set=[wv])
+    ref = xgboost.XGBClassifier(**kw).fit(X, yc, eval_set=[(Xv, yvc)], sample_weight_eval_set=[wv], verbose=False)
+    np.testing.assert_allclose(ours.evals_result_["validation_0"]["logloss"],
+                               ref.evals_result()["validation_0"]["logloss"], rtol=1e-4)  # fmt: skip
+    unweighted = XGBClassifier(**kw).fit(X, yc, eval_set=[(Xv, yvc)]).evals_result_["validation_0"]["logloss"]
+    assert not np.allclose(unweighted, ours.evals_result_["validation_0"]["logloss"])
+    with pytest.raises(ValueError, match="sample_weight_eval_set"):
+        XGBRegressor(n_estimators=2).fit(X, y, eval_set=[(Xv, yv)], sample_weight_eval_set=[wv, wv])
+    with pytest.raises(ValueError, match="sample_weight_eval_set"):
+        XGBRegressor(n_estimators=2).fit(X, y, eval_set=[(Xv, yv)], sample_weight_eval_set=[-wv])
+
+
 def test_hist_equals_exact_on_training_rows_when_bins_hold_every_value():
     """With fewer distinct values than bins, hist sees every cut the exact search sees: the trees split the training
     rows identically (same gains, same training predictions).  Thresholds can differ inside a gap: exact takes the

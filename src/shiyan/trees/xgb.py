@@ -286,7 +286,7 @@ class _XGBBase(BaseEstimator):
         tree_class: list[int] = []
         history: list[float] = []
         best_score, best_iter, stale = math.inf, 0, 0
-        eval_margin = [np.repeat(base_margin[:, None], Xe.shape[0], axis=1) for Xe, _ in eval_sets]
+        eval_margin = [np.repeat(base_margin[:, None], Xe.shape[0], axis=1) for Xe, _, _ in eval_sets]
         n_col_tree = max(1, int(prm["colsample_bytree"] * p))
         for it in range(prm["n_estimators"]):
             if objective == "multi:softprob":
@@ -330,10 +330,10 @@ class _XGBBase(BaseEstimator):
                     K.add_leaf_values(margin[k], seg[0], seg[1], seg[2], tree.feature, tree.weight)
                 else:
                     margin[k] += _predict_trees(X32, [tree], [0], 1)[:, 0].astype(np.float32)
-            for e, (Xe, _) in enumerate(eval_sets):
+            for e, (Xe, _, _) in enumerate(eval_sets):
                 eval_margin[e] += _predict_trees(Xe, trees[-n_groups:], list(range(n_groups)), n_groups).T
             if eval_sets:
-                score = self._eval_metric(eval_margin[-1], eval_sets[-1][1])
+                score = self._eval_metric(eval_margin[-1], eval_sets[-1][1], eval_sets[-1][2])
                 history.append(score)
                 if it == 0 or score < best_score:
                     best_score, best_iter, stale = score, it, 0
@@ -354,20 +354,32 @@ class _XGBBase(BaseEstimator):
         self._packed = _pack_trees(trees)
         return self
 
-    def _eval_sets(self, eval_set, encode):
+    def _eval_sets(self, eval_set, encode, sample_weight_eval_set=None):
+        """(X, encoded y, weights) per evaluation set; the metric is weighted by ``sample_weight_eval_set`` as in
+        xgboost (one weight array, or None, per set)."""
         if eval_set is None:
             if self.early_stopping_rounds is not None:
                 raise ValueError("early_stopping_rounds needs an eval_set.")
+            if sample_weight_eval_set is not None:
+                raise ValueError("sample_weight_eval_set was given without an eval_set.")
             return []
+        if sample_weight_eval_set is not None and len(sample_weight_eval_set) != len(eval_set):
+            raise ValueError(
+                f"sample_weight_eval_set has {len(sample_weight_eval_set)} entries for {len(eval_set)} eval_set pairs."
+            )
         out = []
-        for pair in eval_set:
+        for k, pair in enumerate(eval_set):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise ValueError("eval_set must be a list of (X, y) pairs.")
             Xe = validate_data(self, pair[0], dtype=np.float32, order="C", ensure_all_finite="allow-nan", reset=False)
             ye = encode(np.asarray(pair[1]))
             if ye.shape[0] != Xe.shape[0]:
                 raise ValueError("eval_set: X and y have different numbers of rows.")
-            out.append((Xe, ye))
+            we = None if sample_weight_eval_set is None else sample_weight_eval_set[k]
+            we = _check_sample_weight(we, Xe, dtype=np.float64)
+            if (we < 0).any() or not np.isfinite(we).all() or we.sum() <= 0:
+                raise ValueError(f"sample_weight_eval_set[{k}] must be finite, non-negative and not all zero.")
+            out.append((Xe, ye, we))
         return out
 
     # ---- prediction --------------------------------------------------------------------------------------------
@@ -440,7 +452,7 @@ class XGBRegressor(RegressorMixin, _XGBBase):
 
     _metric_name = "rmse"
 
-    def fit(self, X, y, sample_weight=None, eval_set=None) -> XGBRegressor:
+    def fit(self, X, y, sample_weight=None, eval_set=None, sample_weight_eval_set=None) -> XGBRegressor:
         X, y, w = self._validate_fit(X, y, sample_weight)
         y = y.astype(np.float64)
         if self.base_score is None:
@@ -448,12 +460,12 @@ class XGBRegressor(RegressorMixin, _XGBBase):
         else:
             base = _check_real(self.base_score, "base_score", -math.inf)
         self.objective_ = "reg:squarederror"
-        sets = self._eval_sets(eval_set, lambda v: v.astype(np.float64).ravel())
+        sets = self._eval_sets(eval_set, lambda v: v.astype(np.float64).ravel(), sample_weight_eval_set)
         with _numba_threads(self.n_jobs):
             return self._boost(X, y, w, 1, self.objective_, np.array([base]), sets)
 
-    def _eval_metric(self, margin, y) -> float:
-        return float(np.sqrt(np.mean((margin[0] - y) ** 2)))
+    def _eval_metric(self, margin, y, w) -> float:
+        return float(np.sqrt(np.average((margin[0] - y) ** 2, weights=w)))
 
     def predict(self, X, iteration_range: tuple[int, int] | None = None) -> np.ndarray:
         with _numba_threads(self.n_jobs):
@@ -464,7 +476,7 @@ class XGBClassifier(ClassifierMixin, _XGBBase):
     """Second-order boosted trees for classification: "binary:logistic" for two classes, "multi:softprob" (one tree
     per class and round) for more."""
 
-    def fit(self, X, y, sample_weight=None, eval_set=None) -> XGBClassifier:
+    def fit(self, X, y, sample_weight=None, eval_set=None, sample_weight_eval_set=None) -> XGBClassifier:
         X, y, w = self._validate_fit(X, y, sample_weight)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
@@ -481,7 +493,7 @@ class XGBClassifier(ClassifierMixin, _XGBBase):
             except KeyError as err:
                 raise ValueError(f"eval_set: label {err.args[0]!r} was not seen in y.") from None
 
-        sets = self._eval_sets(eval_set, encode)
+        sets = self._eval_sets(eval_set, encode, sample_weight_eval_set)
         if self.n_classes_ == 2:
             self.objective_ = "binary:logistic"
             if self.base_score is None:
@@ -507,11 +519,11 @@ class XGBClassifier(ClassifierMixin, _XGBBase):
     def _metric_name(self) -> str:
         return "logloss" if self.n_classes_ == 2 else "mlogloss"
 
-    def _eval_metric(self, margin, y) -> float:
+    def _eval_metric(self, margin, y, w) -> float:
         proba = _to_proba(margin.T)
         eps = 1e-16
         picked = np.clip(proba[np.arange(y.shape[0]), y.astype(np.int64)], eps, 1 - eps)
-        return float(-np.mean(np.log(picked)))
+        return float(-np.average(np.log(picked), weights=w))
 
     def predict_proba(self, X, iteration_range: tuple[int, int] | None = None) -> np.ndarray:
         with _numba_threads(self.n_jobs):
