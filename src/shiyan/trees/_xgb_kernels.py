@@ -314,31 +314,57 @@ def _node_histogram(hist_node, codes, gh, rows, a, b, feats, j0, j1):
                 flat[o + 1] += hi
 
 
+PARALLEL_MIN_WORK = 1 << 16  # below this many row-feature updates (or bin scans) a level runs on one thread
+
+
+@njit(cache=True, nogil=True)
+def _histogram_task(task, hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end, rows):
+    """Task ``task`` = (node ``build[t]``, feature block): that block of the node's histogram from its rows, then the
+    same block of the sibling's as parent minus it.  Each task owns its slice, so tasks can run in any order."""
+    n_feats = feats.shape[0]
+    t = task // n_blocks
+    blk = task % n_blocks
+    j0 = blk * n_feats // n_blocks
+    j1 = (blk + 1) * n_feats // n_blocks
+    nid = build[t]
+    _node_histogram(hist[nid], codes, gh, rows, seg_start[nid], seg_end[nid], feats, j0, j1)
+    par = subtract_from[t]
+    if par >= 0:
+        hp = hist[par]
+        hn = hist[nid]
+        hs = hist[sibling_of[t]]
+        for j in range(j0, j1):
+            f = feats[j]
+            for c in range(hn.shape[1]):
+                hs[f, c, 0] = hp[f, c, 0] - hn[f, c, 0]
+                hs[f, c, 1] = hp[f, c, 1] - hn[f, c, 1]
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def _build_histograms(hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end, rows):
+def _build_histograms_parallel(hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end,
+                               rows):  # fmt: skip
+    for task in prange(len(build) * n_blocks):
+        _histogram_task(task, hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end,
+                        rows)  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _build_histograms(hist, codes, gh, feats, n_threads, build, subtract_from, sibling_of, seg_start, seg_end, rows):
     """For every node in ``build``: its histogram from its rows; then each sibling's as parent minus it.
 
-    The work is split into (node, block of features) tasks run in parallel; each task owns its slice of one node's
-    histogram, so no two threads write the same bins."""
-    n_feats = feats.shape[0]
-    n_tasks = len(build) * n_blocks
-    for task in prange(n_tasks):
-        t = task // n_blocks
-        blk = task % n_blocks
-        j0 = blk * n_feats // n_blocks
-        j1 = (blk + 1) * n_feats // n_blocks
-        nid = build[t]
-        _node_histogram(hist[nid], codes, gh, rows, seg_start[nid], seg_end[nid], feats, j0, j1)
-        par = subtract_from[t]
-        if par >= 0:
-            hp = hist[par]
-            hn = hist[nid]
-            hs = hist[sibling_of[t]]
-            for j in range(j0, j1):
-                f = feats[j]
-                for c in range(hn.shape[1]):
-                    hs[f, c, 0] = hp[f, c, 0] - hn[f, c, 0]
-                    hs[f, c, 1] = hp[f, c, 1] - hn[f, c, 1]
+    With several threads and enough rows the work is split into (node, block of features) tasks run in parallel;
+    a small level runs on the calling thread, where waking the other threads would cost more than it saves."""
+    work = 0
+    for t in range(len(build)):
+        work += seg_end[build[t]] - seg_start[build[t]]
+    work *= feats.shape[0]
+    if n_threads > 1 and work >= PARALLEL_MIN_WORK:
+        n_blocks = _n_feature_blocks(feats.shape[0], len(build), n_threads)
+        _build_histograms_parallel(hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start,
+                                   seg_end, rows)  # fmt: skip
+    else:
+        for t in range(len(build)):
+            _histogram_task(t, hist, codes, gh, feats, 1, build, subtract_from, sibling_of, seg_start, seg_end, rows)
 
 
 @njit(cache=True, nogil=True)
@@ -388,16 +414,27 @@ def _evaluate_feature(hist, nbf, f, nodes, node_g, node_h, lam, alpha, mcw, f_lo
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _evaluate(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, out_loss, out_feat, out_bin, out_dl):
+def _evaluate_parallel(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl):
+    for f in prange(hist.shape[1]):
+        if feat_ok[f]:
+            _evaluate_feature(hist, n_bins[f], f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl)
+
+
+@njit(cache=True, nogil=True)
+def _evaluate(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, out_loss, out_feat, out_bin, out_dl,
+              n_threads):  # fmt: skip
     """Best split (gain, feature, last bin going left, default-left) of each node in ``nodes`` from its histogram."""
     p = hist.shape[1]
     nn = len(nodes)
     f_loss = np.zeros((nn, p), dtype=np.float64)
     f_bin = np.zeros((nn, p), dtype=np.int32)
     f_dl = np.zeros((nn, p), dtype=np.bool_)
-    for f in prange(p):
-        if feat_ok[f]:
-            _evaluate_feature(hist, n_bins[f], f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl)
+    if n_threads > 1 and nn * p * hist.shape[2] >= PARALLEL_MIN_WORK:
+        _evaluate_parallel(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl)
+    else:
+        for f in range(p):
+            if feat_ok[f]:
+                _evaluate_feature(hist, n_bins[f], f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl)
     for t in range(nn):
         bl = 0.0
         bf = -1
@@ -448,13 +485,30 @@ def _partition(rows, buf, codes, f, a, b, split_bin, dl, gh, sums):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _partition_nodes(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start, seg_end, gh,
-                     mids, sums):  # fmt: skip
-    """Partition every frontier node's segment in parallel (the segments are disjoint)."""
+def _partition_nodes_parallel(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start, seg_end,
+                              gh, mids, sums):  # fmt: skip
     for t in prange(n_front):
         nid = frontier[t]
         mids[t] = _partition(rows, buf, codes, split_feat[nid], seg_start[nid], seg_end[nid], split_bin[nid],
                              split_dl[nid], gh, sums[t])  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _partition_nodes(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start, seg_end, gh,
+                     mids, sums, n_threads):  # fmt: skip
+    """Partition every frontier node's segment (in parallel when there are several nodes and enough rows: the
+    segments are disjoint)."""
+    work = 0
+    for t in range(n_front):
+        work += seg_end[frontier[t]] - seg_start[frontier[t]]
+    if n_threads > 1 and n_front > 1 and work >= PARALLEL_MIN_WORK:
+        _partition_nodes_parallel(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start,
+                                  seg_end, gh, mids, sums)  # fmt: skip
+    else:
+        for t in range(n_front):
+            nid = frontier[t]
+            mids[t] = _partition(rows, buf, codes, split_feat[nid], seg_start[nid], seg_end[nid], split_bin[nid],
+                                 split_dl[nid], gh, sums[t])  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -518,9 +572,8 @@ def grow_hist(
     n_leaves = 1
     root = np.zeros(1, dtype=np.int32)
     none = np.full(1, -1, dtype=np.int32)
-    _build_histograms(hist, codes, gh, feats, _n_feature_blocks(feats.shape[0], 1, n_threads), root, none, none, seg_start,
-                      seg_end, rows)  # fmt: skip
-    _evaluate(hist, n_bins, level_mask[0], root, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl)
+    _build_histograms(hist, codes, gh, feats, n_threads, root, none, none, seg_start, seg_end, rows)
+    _evaluate(hist, n_bins, level_mask[0], root, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl, n_threads)
     c_loss[0], c_feat[0], c_bin[0], c_dl[0] = t_loss[0], t_feat[0], t_bin[0], t_dl[0]
     is_open[0] = True
     while True:
@@ -551,7 +604,8 @@ def grow_hist(
                         n_front += 1
             if n_front == 0:
                 continue
-        _partition_nodes(rows, buf, codes, frontier, n_front, c_feat, c_bin, c_dl, seg_start, seg_end, gh, mids, sums)
+        _partition_nodes(rows, buf, codes, frontier, n_front, c_feat, c_bin, c_dl, seg_start, seg_end, gh, mids, sums,
+                         n_threads)  # fmt: skip
         build = np.empty(n_front, dtype=np.int32)
         par = np.empty(n_front, dtype=np.int32)
         sib = np.empty(n_front, dtype=np.int32)
@@ -593,10 +647,9 @@ def grow_hist(
         d_child = depth[kids[0]]
         if max_depth != 0 and d_child >= max_depth:
             continue  # the children stay leaves
-        n_blocks = _n_feature_blocks(feats.shape[0], n_front, n_threads)
-        _build_histograms(hist, codes, gh, feats, n_blocks, build, par, sib, seg_start, seg_end, rows)
+        _build_histograms(hist, codes, gh, feats, n_threads, build, par, sib, seg_start, seg_end, rows)
         mask = level_mask[min(d_child, depth_cap - 1)]
-        _evaluate(hist, n_bins, mask, kids, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl)
+        _evaluate(hist, n_bins, mask, kids, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl, n_threads)
         for t in range(2 * n_front):
             nid = kids[t]
             c_loss[nid], c_feat[nid], c_bin[nid], c_dl[nid] = t_loss[t], t_feat[t], t_bin[t], t_dl[t]
@@ -614,24 +667,30 @@ def grow_hist(
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def predict_forest(X, feature, threshold, left, right, default_left, value, offset, tree_class, out):
+def predict_forest(X, feature, threshold, left, default_left, value, offset, tree_class, out):
     """Add every tree's leaf value to ``out[i, tree_class[t]]`` (``out`` (n, K) starts at the base margin).
 
-    Tree ``t`` occupies nodes ``offset[t]:offset[t+1]``; child indices are relative to the tree's root.
+    Tree ``t`` occupies nodes ``offset[t]:offset[t+1]``; child indices are relative to the tree's root, and a split's
+    right child is the node after its left child (as the growers number them), so one array gives both.  The step
+    down is branch-free (``x < threshold`` decides; NaN takes ``default_left``), and a row visits all trees while
+    its values are in cache.
     """
-    n = X.shape[0]
+    n, p = X.shape
+    x = X.reshape(n * p)
     n_trees = offset.shape[0] - 1
     for i in prange(n):
+        row = i * p
         for t in range(n_trees):
             base = offset[t]
             node = base
-            while feature[node] >= 0:
-                v = X[i, feature[node]]
-                if np.isnan(v):
-                    go_left = default_left[node]
-                else:
-                    go_left = v < threshold[node]
-                node = base + (left[node] if go_left else right[node])
+            f = feature[node]
+            while f >= 0:
+                v = x[row + f]
+                go_right = np.int64(not v < threshold[node])
+                if v != v:  # NaN
+                    go_right = np.int64(not default_left[node])
+                node = base + left[node] + go_right
+                f = feature[node]
             out[i, tree_class[t]] += value[node]
 
 

@@ -422,16 +422,20 @@ class _XGBBase(BaseEstimator):
 
 
 def _pack_trees(trees) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The trees' node arrays concatenated (feature, threshold, left, right, default_left, weight) and the offset of
-    each tree's root, ``offset[t]:offset[t+1]`` its nodes (child indices stay relative to the root)."""
+    """The trees' node arrays concatenated (feature, threshold, left, default_left, weight) and the offset of each
+    tree's root, ``offset[t]:offset[t+1]`` its nodes (child indices stay relative to the root; a right child is
+    always its left sibling + 1)."""
     offset = np.zeros(len(trees) + 1, dtype=np.int64)
     offset[1:] = np.cumsum([t.feature.shape[0] for t in trees])
 
     def cat(name, dtype):
         return np.concatenate([getattr(t, name) for t in trees]) if trees else np.zeros(0, dtype)
 
-    nodes = (cat("feature", np.int32), cat("threshold", np.float32), cat("left", np.int32), cat("right", np.int32),
-             cat("default_left", np.bool_), cat("weight", np.float64))  # fmt: skip
+    feature, left, right = cat("feature", np.int32), cat("left", np.int32), cat("right", np.int32)
+    split = feature >= 0
+    if not np.array_equal(right[split], left[split] + 1):
+        raise RuntimeError("predict_forest expects each right child right after its left sibling")
+    nodes = (feature, cat("threshold", np.float32), left, cat("default_left", np.bool_), cat("weight", np.float64))
     return nodes, offset
 
 
