@@ -10,6 +10,7 @@ from scipy.optimize import approx_fprime
 
 from shiyan.rl import actor_critic as ac
 from shiyan.rl import bellman as bl
+from shiyan.rl.envs import make_vec_env
 from shiyan.rl.gridworld import GridWorld
 
 
@@ -102,18 +103,53 @@ def test_a2c_loss_parts_by_hand():
     assert parts["entropy"] == pytest.approx(dist.entropy().mean().item(), rel=1e-6)
 
 
+SMALL = {"n_rows": 3, "n_cols": 3, "target": (2, 2), "forbidden": [(1, 1)], "r_forbidden": -1.0}
+
+
 def test_qac_and_off_policy_ac_improve_the_policy(small):
     gamma = 0.8
     opt = bl.value_iteration(small.P, small.R, gamma)
     j_uniform = float(bl.evaluate_policy(small.P, small.R, bl.uniform_policy(9, 5), gamma).mean())
-    r = ac.qac(small, gamma, np.random.default_rng(0), n_episodes=800, episode_length=20)
+    envs = make_vec_env("GridWorld", 4, 0, max_episode_steps=20, **SMALL)
+    r = ac.qac(envs, gamma, np.random.default_rng(0), n_steps=16_000)
     j_qac = ac.objective(small, r.theta, gamma)
-    r2 = ac.off_policy_ac(small, bl.uniform_policy(9, 5), gamma, np.random.default_rng(0), n_steps=15_000)
+    envs = make_vec_env("GridWorld", 2, 0, **SMALL)
+    r2 = ac.off_policy_ac(envs, bl.uniform_policy(9, 5), gamma, np.random.default_rng(0), n_steps=15_000)
     j_off = ac.objective(small, r2.theta, gamma)
     j_star = float(opt.v.mean())
     # both close most of the gap between the uniform policy and the optimum
     assert (j_star - j_qac) < 0.25 * (j_star - j_uniform), (j_qac, j_star, j_uniform)
     assert (j_star - j_off) < 0.25 * (j_star - j_uniform), (j_off, j_star, j_uniform)
+    assert r.history_steps[-1] == 10_000 and r2.history.shape == (2, 9, 5)  # snapshots every 10,000 steps
+
+
+def test_off_policy_critic_matches_a_slow_loop_over_the_same_transitions():
+    # the same uniform-behaviour transitions, replayed by a plain loop written from Algorithm 10.3
+    gamma, n = 0.8, 600
+    beta = np.full((9, 5), 0.2)
+    res = ac.off_policy_ac(make_vec_env("GridWorld", 3, 7, **SMALL), beta, gamma, np.random.default_rng(1), n_steps=n)
+    envs = make_vec_env("GridWorld", 3, 7, **SMALL)
+    rng = np.random.default_rng(1)
+    obs, _ = envs.reset()
+    trans = []
+    for _ in range(n // 3):  # the same draws as the learner's behaviour policy: inverse CDF of one uniform per copy
+        u = rng.random(3)
+        a = np.minimum((np.cumsum(beta[obs], axis=1) <= u[:, None]).sum(axis=1), 4)
+        nxt, rew, term, _, _ = envs.step(a)
+        trans += list(zip(obs, a, rew, nxt, term, strict=True))
+        obs = nxt
+    theta, v = np.zeros((9, 5)), np.zeros(9)
+    for s, a, r, s2, term in trans:
+        pi = np.exp(theta[s]) / np.exp(theta[s]).sum()
+        rho = pi[a] / beta[s, a]
+        delta = r + (0.0 if term else gamma * v[s2]) - v[s]
+        v[s] += 0.1 * rho * delta
+        grad = -pi
+        grad[a] += 1
+        theta[s] += 0.1 * rho * delta * grad
+    np.testing.assert_allclose(res.critic, v, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(res.theta, theta, rtol=1e-6, atol=1e-9)
+    assert np.abs(theta).max() > 0.1  # the loop did learn something
 
 
 def test_tiny_a2c_run_is_reproducible():
@@ -135,6 +171,10 @@ def test_bad_arguments_raise(small):
     with pytest.raises(ValueError, match="rho0"):
         ac.objective(small, np.zeros((9, 5)), 0.9, rho0=np.ones(9))
     with pytest.raises(ValueError, match="behaviour"):
-        ac.off_policy_ac(small, np.zeros((9, 5)), 0.9, np.random.default_rng(0))
+        ac.off_policy_ac(make_vec_env("GridWorld", 1, 0, **SMALL), np.zeros((9, 5)), 0.9, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="discrete"):
+        ac.qac(make_vec_env("CartPole-v1", 1, 0), 0.9, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="n_steps"):
+        ac.qac(make_vec_env("GridWorld", 1, 0, **SMALL), 0.9, np.random.default_rng(0), n_steps=0)
     with pytest.raises(ValueError, match="n_envs"):
         ac.A2CConfig(n_envs=0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from shiyan.rl.reference import evaluate_on, learning_curve, model_policy, monitor_episodes
+from shiyan.rl.reference import evaluate_on, learning_curve, model_policy, monitor_episodes, side_by_side
 
 
 def test_learning_curve_is_the_mean_of_the_last_window_finished():
@@ -53,3 +53,23 @@ def test_evaluate_on_scores_a_predict_model_like_any_policy():
     assert np.all(by_model < 30)  # pushing left all the time topples the pole quickly
     with pytest.raises(ValueError, match="n_episodes"):
         evaluate_on("CartPole-v1", 0, 0, model_policy(AlwaysLeft()))
+
+
+def test_side_by_side_interleaves_and_alternates_the_order():
+    calls = []
+    runs = side_by_side([5, 6, 7], lambda s: calls.append(("ours", s)) or s, lambda s: calls.append(("ref", s)) or -s)
+    assert calls == [("ours", 5), ("ref", 5), ("ref", 6), ("ours", 6), ("ours", 7), ("ref", 7)]
+    assert runs.ours == [5, 6, 7] and runs.reference == [-5, -6, -7]
+    assert runs.wall.shape == runs.cpu.shape == (2, 3) and np.all(runs.wall >= 0)
+    alone = side_by_side([1, 2], lambda s: s, None)
+    assert alone.reference == [] and np.all(np.isnan(alone.wall[1]))
+
+
+def test_bench_rows_and_seed_stats():
+    from shiyan.rl.reference import SideBySide, bench_rows, seed_stats
+
+    runs = SideBySide([0, 0], [0, 0], wall=np.array([[1.0, 3.0], [2.0, 2.0]]), cpu=np.array([[0.5, 0.5], [2.0, 2.0]]))
+    rows = bench_rows("X", runs, np.array([1.0, 3.0]), np.array([2.0, 2.0]), "ref", steps=100)
+    assert [r.unit for r in rows] == ["s", "s", "return"]
+    assert [r.ratio for r in rows] == [1.0, 0.25, 1.0]
+    assert seed_stats(np.array([1.0, 3.0])) == [2.0, 1.0, 1.0]

@@ -32,14 +32,18 @@ computes as the gradient of $-\text{mean}_s\, q(s, \mu(s))$ (:func:`dpg_actor_lo
 $r + \gamma (1 - \text{terminated})\, q(s', \mu(s'))$ (:func:`dpg_critic_target`); data may come from any
 behaviour policy (off-policy), e.g. $\mu$ plus noise. DDPG builds on these pieces.
 
-Tabular learners use the grid world's sampler with an explicit ``np.random.Generator``; the deep
-learner uses :func:`shiyan.rl.collect.collect` and a ``torch.Generator``.
+Every learner gets its data from the shared collector :func:`shiyan.rl.collect.collect` over a
+gymnasium vector environment (:func:`shiyan.rl.envs.make_vec_env`): the tabular ones on the grid world
+(``make_vec_env("GridWorld", ...)``), drawing actions with an explicit ``np.random.Generator``; A2C on
+CartPole with a ``torch.Generator``. Only :func:`reinforce_gradient` and :func:`exact_policy_gradient`, which are
+checked against each other, use the model $p(s'|s,a)$ itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -174,48 +178,79 @@ class TabularACResult:
     """Step count of every snapshot, shape (K,)."""
 
 
-def _sample(cdf_row: np.ndarray, u: float) -> int:
-    return min(int(np.searchsorted(cdf_row, u, side="right")), cdf_row.size - 1)
+def _sample_rows(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draws: row ``i`` of ``probs`` (N, A) sampled with the uniform ``u[i]``, shape (N,)."""
+    return np.minimum((np.cumsum(probs, axis=1) <= u[:, None]).sum(axis=1), probs.shape[1] - 1)
+
+
+def _softmax_row(theta_s: np.ndarray) -> np.ndarray:
+    """:func:`softmax_policy` of one state's preferences (A,), without the checks (inner loops)."""
+    z = np.exp(theta_s - theta_s.max())
+    return z / z.sum()
+
+
+def _score(pi_s: np.ndarray, a: int) -> np.ndarray:
+    r"""$\nabla_{\theta_s} \ln \pi(a|s) = e_a - \pi(\cdot|s)$ for the tabular softmax policy, shape (A,)."""
+    score = -pi_s
+    score[a] += 1.0
+    return score
+
+
+def _discrete_spaces(envs: gym.vector.VectorEnv) -> tuple[int, int]:
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    if not isinstance(obs_space, gym.spaces.Discrete) or not isinstance(act_space, gym.spaces.Discrete):
+        raise ValueError("envs must have discrete observations (states) and discrete actions, like GridWorld")
+    return int(obs_space.n), int(act_space.n)
+
+
+def _check_positive(**kwargs: int) -> None:
+    for name, x in kwargs.items():
+        if isinstance(x, bool) or not isinstance(x, int) or x < 1:
+            raise ValueError(f"{name} must be a positive integer; got {x!r}")
 
 
 def qac(
-    mdp: TabularMDP,
+    envs: gym.vector.VectorEnv,
     gamma: float,
     rng: np.random.Generator,
     *,
     alpha_theta: float = 0.1,
     alpha_w: float = 0.1,
-    n_episodes: int = 1000,
-    episode_length: int = 30,
+    n_steps: int = 30_000,
     record_every: int = 10_000,
 ) -> TabularACResult:
-    r"""QAC with a tabular softmax actor and a Sarsa critic, episodes from uniformly drawn states:
-    $q(s,a) \mathrel{+}= \alpha_w [r + \gamma q(s',a') - q(s,a)]$, $\theta \mathrel{+}= \alpha_\theta \nabla \ln \pi(a|s)\, q(s,a)$."""
-    n_s, n_a = mdp.n_states, mdp.n_actions
+    r"""QAC (Algorithm 10.1) with a tabular softmax actor and a Sarsa critic on a vector environment with
+    discrete states, e.g. ``make_vec_env("GridWorld", N, seed, max_episode_steps=30)``.
+
+    Data come from the shared collector, one step of the $N$ copies at a time, with actions drawn from the
+    current $\pi_\theta$; then, copy by copy, with $a' \sim \pi_\theta(\cdot|s')$ drawn afresh,
+    $q(s,a) \mathrel{+}= \alpha_w [r + \gamma (1 - \text{terminated})\, q(s',a') - q(s,a)]$ (critic) and
+    $\theta_s \mathrel{+}= \alpha_\theta \nabla \ln \pi(a|s)\, q(s,a)$ (actor). A truncated step (time limit)
+    keeps its bootstrap. ``n_steps`` counts transitions over all copies."""
+    n_s, n_a = _discrete_spaces(envs)
+    _check_positive(n_steps=n_steps, record_every=record_every)
     theta, q = np.zeros((n_s, n_a)), np.zeros((n_s, n_a))
-    step = mdp.sampler(rng)
-    starts = mdp.nonterminal_states
+
+    def behave(obs: torch.Tensor) -> tuple[np.ndarray, dict]:  # a ~ pi_theta(.|s) for every copy
+        return _sample_rows(softmax_policy(theta[obs.numpy()]), rng.random(obs.shape[0])), {}
+
     hist, steps, count = [theta.copy()], [0], 0
-    for _ in range(n_episodes):
-        s = int(starts[rng.integers(starts.size)])
-        pi_s = softmax_policy(theta[s : s + 1])[0]
-        a = _sample(np.cumsum(pi_s), rng.random())
-        for _ in range(episode_length):
-            s2, r, done = step(s, a)
-            pi_s2 = softmax_policy(theta[s2 : s2 + 1])[0]
-            a2 = _sample(np.cumsum(pi_s2), rng.random())
-            target = r if done else r + gamma * q[s2, a2]
+    obs, _ = envs.reset()
+    while count < n_steps:
+        roll = collect(envs, behave, 1, obs)
+        obs = roll.last_obs
+        s_all, a_all, r_all = roll.obs[0].numpy(), roll.actions[0].numpy(), roll.rewards[0].numpy()
+        s2_all, term_all = roll.next_obs[0].numpy(), roll.terminated[0].numpy()
+        for s, a, r, s2, term in zip(s_all, a_all, r_all, s2_all, term_all, strict=True):
+            a2 = _sample_rows(_softmax_row(theta[s2])[None], rng.random(1))[0]  # a' ~ pi(.|s'), drawn afresh
+            target = r if term else r + gamma * q[s2, a2]
             q[s, a] += alpha_w * (target - q[s, a])  # critic: Sarsa
-            score = -pi_s
-            score[a] += 1.0  # grad of ln pi(a|s) w.r.t. theta[s]
-            theta[s] += alpha_theta * score * q[s, a]  # actor
+            pi_s = _softmax_row(theta[s])
+            theta[s] += alpha_theta * _score(pi_s, a) * q[s, a]  # actor
             count += 1
             if count % record_every == 0:
                 hist.append(theta.copy())
                 steps.append(count)
-            if done:
-                break
-            s, a, pi_s = s2, a2, pi_s2
     return TabularACResult(theta, q, np.array(hist), np.array(steps, dtype=np.int64))
 
 
@@ -230,7 +265,7 @@ def importance_sampling_mean(f: np.ndarray, target_probs: np.ndarray, behaviour_
 
 
 def off_policy_ac(
-    mdp: TabularMDP,
+    envs: gym.vector.VectorEnv,
     behaviour: np.ndarray,
     gamma: float,
     rng: np.random.Generator,
@@ -240,34 +275,35 @@ def off_policy_ac(
     n_steps: int = 100_000,
     record_every: int = 10_000,
 ) -> TabularACResult:
-    r"""Off-policy actor-critic along one long episode of ``behaviour`` $\beta$: with
-    $\rho = \pi(a|s)/\beta(a|s)$ and $\delta = r + \gamma v(s') - v(s)$, the critic steps $v(s) \mathrel{+}= \alpha_w \rho \delta$
-    and the actor $\theta_s \mathrel{+}= \alpha_\theta \rho \delta\, \nabla \ln \pi(a|s)$."""
-    n_s, n_a = mdp.n_states, mdp.n_actions
+    r"""Off-policy actor-critic (Algorithm 10.3) on a vector environment with discrete states. The behaviour
+    policy $\beta$ does not change, so the collector gathers all its transitions in one call ($N$ copies,
+    ``n_steps`` transitions in all); the updates then run along them in time order. With
+    $\rho = \pi(a|s)/\beta(a|s)$ and $\delta = r + \gamma (1 - \text{terminated})\, v(s') - v(s)$, the critic steps
+    $v(s) \mathrel{+}= \alpha_w \rho \delta$ and the actor $\theta_s \mathrel{+}= \alpha_\theta \rho \delta\, \nabla \ln \pi(a|s)$."""
+    n_s, n_a = _discrete_spaces(envs)
+    _check_positive(n_steps=n_steps, record_every=record_every)
     behaviour = np.asarray(behaviour, dtype=np.float64)
     if behaviour.shape != (n_s, n_a) or np.any(behaviour <= 0):
         raise ValueError("behaviour must be a policy of shape (S, A) with every action possible")
     theta, v = np.zeros((n_s, n_a)), np.zeros(n_s)
-    step = mdp.sampler(rng)
-    cdf_b = np.cumsum(behaviour, axis=1)
-    starts = mdp.nonterminal_states
-    s = int(starts[rng.integers(starts.size)])
-    u = rng.random(n_steps)
+
+    def behave(obs: torch.Tensor) -> tuple[np.ndarray, dict]:  # a ~ beta(.|s) for every copy
+        return _sample_rows(behaviour[obs.numpy()], rng.random(obs.shape[0])), {}
+
+    obs, _ = envs.reset()
+    roll = collect(envs, behave, -(-n_steps // envs.num_envs), obs)
+    flat = roll.flat()  # time-major: the copies' t-th transitions, then their (t+1)-th
+    data = [flat[k].numpy()[:n_steps] for k in ("obs", "actions", "rewards", "next_obs", "terminated")]
     hist, steps = [theta.copy()], [0]
-    for t in range(n_steps):
-        a = _sample(cdf_b[s], u[t])
-        s2, r, done = step(s, a)
-        pi_s = softmax_policy(theta[s : s + 1])[0]
+    for t, (s, a, r, s2, term) in enumerate(zip(*data, strict=True)):
+        pi_s = _softmax_row(theta[s])
         rho = pi_s[a] / behaviour[s, a]  # importance weight
-        delta = (r if done else r + gamma * v[s2]) - v[s]  # TD error (advantage estimate)
+        delta = (r if term else r + gamma * v[s2]) - v[s]  # TD error (advantage estimate)
         v[s] += alpha_w * rho * delta
-        score = -pi_s
-        score[a] += 1.0
-        theta[s] += alpha_theta * rho * delta * score
+        theta[s] += alpha_theta * rho * delta * _score(pi_s, a)
         if (t + 1) % record_every == 0:
             hist.append(theta.copy())
             steps.append(t + 1)
-        s = int(starts[rng.integers(starts.size)]) if done else s2
     return TabularACResult(theta, v, np.array(hist), np.array(steps, dtype=np.int64))
 
 

@@ -21,6 +21,12 @@ $\varepsilon$-greedy policy of $\hat q$, with $\varepsilon$ decaying linearly fr
 * :func:`train_dqn` -- the whole loop: collect ``train_freq`` steps, then ``gradient_steps`` Adam updates.
 
 The defaults of :class:`DQNConfig` are RL Baselines3 Zoo's tuned CartPole-v1 hyperparameters.
+
+**Cost.** On one CPU thread most of the time goes into the gradient steps, so the loop keeps the work
+around them small without changing what is computed: Adam's fused kernel (the same update as the
+default per-tensor loop, in one call), gradient clipping with the ``foreach`` kernels, the hard copy
+$w_T \leftarrow w$ as one in-place ``torch._foreach_copy_``, the round's losses summed as a tensor (no
+conversion to a Python float per step), and no forward pass of $\hat q$ when every copy explores.
 """
 
 from __future__ import annotations
@@ -145,16 +151,25 @@ def greedy(q_net: nn.Module) -> Policy:
     return lambda obs: (q_net(obs).argmax(dim=1), {})
 
 
-def epsilon_greedy(q_net: nn.Module, epsilon: Callable[[], float], rng: np.random.Generator) -> Policy:
-    """With probability ``epsilon()`` a uniformly drawn action, otherwise the greedy one."""
+def epsilon_greedy(
+    q_net: nn.Module, epsilon: Callable[[], float], rng: np.random.Generator, n_actions: int | None = None
+) -> Policy:
+    """With probability ``epsilon()`` a uniformly drawn action, otherwise the greedy one.
+
+    Given ``n_actions``, the network is not evaluated when every copy explores (the draws from ``rng``
+    are the same either way, so the actions are too)."""
+    if n_actions is not None and (isinstance(n_actions, bool) or not isinstance(n_actions, int) or n_actions < 1):
+        raise ValueError(f"n_actions must be a positive integer or None; got {n_actions!r}")
 
     def policy(obs: torch.Tensor) -> tuple[np.ndarray, dict]:
+        n = obs.shape[0]
+        explore = rng.random(n) < epsilon()  # (N,)
+        if n_actions is not None and explore.all():
+            return rng.integers(0, n_actions, size=n), {}
         q = q_net(obs)  # (N, A)
-        n, n_a = q.shape
         action = q.argmax(dim=1).numpy()  # (N,)
-        explore = rng.random(n) < epsilon()
         if explore.any():
-            action = np.where(explore, rng.integers(0, n_a, size=n), action)
+            action = np.where(explore, rng.integers(0, q.shape[1], size=n), action)
         return action, {}
 
     return policy
@@ -174,13 +189,16 @@ def train_dqn(
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     if len(obs_space.shape) != 1 or not hasattr(act_space, "n"):
         raise ValueError("train_dqn needs flat box observations and a discrete action space")
-    q_net = mlp((obs_space.shape[0], *cfg.hidden, int(act_space.n)), generator)
+    n_actions = int(act_space.n)
+    q_net = mlp((obs_space.shape[0], *cfg.hidden, n_actions), generator)
     target_net = copy.deepcopy(q_net).requires_grad_(False)
-    opt = torch.optim.Adam(q_net.parameters(), lr=cfg.lr)
+    w, w_target = list(q_net.parameters()), list(target_net.parameters())
+    # the fused kernel performs the same Adam update as the default loop over tensors, in one call
+    opt = torch.optim.Adam(w, lr=cfg.lr, fused=True)
     buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, obs_dtype=np.float32)
     schedule = linear_schedule(cfg.eps_start, cfg.eps_end, cfg.exploration_fraction, cfg.total_steps)
     step = 0
-    policy = epsilon_greedy(q_net, lambda: schedule(step), rng)
+    policy = epsilon_greedy(q_net, lambda: schedule(step), rng, n_actions)
     obs, _ = envs.reset()
     returns, ends, losses, n_grad = [], [], [], 0
     while step < cfg.total_steps:
@@ -193,18 +211,18 @@ def train_dqn(
         step += n_collect * cfg.n_envs
         if step < cfg.learning_starts:
             continue
-        round_loss = 0.0
+        round_loss = torch.zeros((), dtype=torch.float64)  # summed without a sync per step
         for _ in range(cfg.gradient_steps):
             loss = dqn_loss(q_net, target_net, buffer.sample(cfg.batch_size, rng), cfg.gamma)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(q_net.parameters(), cfg.max_grad_norm)
+            nn.utils.clip_grad_norm_(w, cfg.max_grad_norm, foreach=True)
             opt.step()
-            round_loss += float(loss.detach())
+            round_loss += loss.detach()
             n_grad += 1
             if n_grad % cfg.target_update_interval == 0:
-                target_net.load_state_dict(q_net.state_dict())  # hard copy w_T <- w
-        losses.append(round_loss / cfg.gradient_steps)
+                torch._foreach_copy_(w_target, w)  # hard copy w_T <- w, in place
+        losses.append(float(round_loss) / cfg.gradient_steps)
     envs.close()
     return DQNResult(q_net, np.asarray(returns), np.asarray(ends, dtype=np.int64), np.asarray(losses), step)
 

@@ -92,3 +92,15 @@ def _circle(x: float, y: float, radius: float) -> Any:
     from matplotlib.patches import Circle
 
     return Circle((x, y), radius, fill=False, edgecolor="#2e7d32", lw=1.2)
+
+
+def plot_band(ax, x: np.ndarray, curves: np.ndarray, *, color: str, label: str) -> None:
+    """Mean over seeds (rows of ``curves``) as a line, min to max as a shaded band."""
+    curves = np.asarray(curves, dtype=np.float64)  # (seeds, len(x)); NaN before a seed's first episode
+    seen = ~np.all(np.isnan(curves), axis=0)
+    filled = np.where(np.isnan(curves), np.inf, curves)
+    lo, hi = filled.min(axis=0), np.where(np.isnan(curves), -np.inf, curves).max(axis=0)
+    mean = np.where(seen, np.nansum(curves, axis=0) / np.maximum((~np.isnan(curves)).sum(axis=0), 1), np.nan)
+    ax.plot(x, mean, color=color, label=label)
+    if len(curves) > 1:
+        ax.fill_between(x[seen], lo[seen], hi[seen], color=color, alpha=0.2, lw=0)

@@ -11,10 +11,14 @@ Nothing here imports SB3: models and vector environments are passed in.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from shiyan.core.result import BenchRow
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
 
@@ -63,3 +67,76 @@ def learning_curve(end_steps: np.ndarray, returns: np.ndarray, grid: np.ndarray,
         if done.size:
             out[i] = done[-window:].mean()
     return out
+
+
+@dataclass
+class SideBySide:
+    """Per-seed results and timings of two learners trained alternately on the same seeds."""
+
+    ours: list
+    """What ``ours(seed)`` returned, one entry per seed."""
+    reference: list
+    """What ``reference(seed)`` returned (empty when no reference ran)."""
+    wall: np.ndarray
+    """Wall-clock seconds, shape (2, S): row 0 ours, row 1 the reference."""
+    cpu: np.ndarray
+    """CPU seconds of this process (``time.process_time``), shape (2, S)."""
+
+
+def side_by_side(seeds: list[int], ours: Callable[[int], Any], reference: Callable[[int], Any] | None) -> SideBySide:
+    """Train ``ours(seed)`` and ``reference(seed)`` on every seed, interleaved (the first to run alternates
+    from seed to seed, so a slow spell of the shared machine hits both), timing each call on both clocks."""
+    out: dict[str, list] = {"ours": [], "reference": []}
+    times = {"ours": [], "reference": []}
+    for i, seed in enumerate(seeds):
+        order = [("ours", ours), ("reference", reference)]
+        if i % 2:
+            order.reverse()
+        for name, fn in order:
+            if fn is None:
+                continue
+            w0, c0 = time.perf_counter(), time.process_time()
+            out[name].append(fn(seed))
+            times[name].append((time.perf_counter() - w0, time.process_time() - c0))
+    ref_times = times["reference"] or [(np.nan, np.nan)] * len(seeds)
+    t = np.array([times["ours"], ref_times])  # (2, S, 2)
+    return SideBySide(out["ours"], out["reference"], t[..., 0], t[..., 1])
+
+
+def seed_stats(returns: np.ndarray) -> list[float]:
+    """Mean, standard deviation and minimum over seeds."""
+    return [float(np.mean(returns)), float(np.std(returns)), float(np.min(returns))]
+
+
+def bench_rows(
+    label: str, runs: SideBySide, ours_returns: np.ndarray, ref_returns: np.ndarray, reference_name: str, steps: int
+) -> list[BenchRow]:
+    """Three rows: wall time and CPU time summed over seeds, and the greedy return averaged over seeds."""
+    n = runs.wall.shape[1]
+    wall, cpu = runs.wall.sum(axis=1), runs.cpu.sum(axis=1)
+    om, osd, rm, rsd = ours_returns.mean(), ours_returns.std(), ref_returns.mean(), ref_returns.std()
+    return [
+        BenchRow(
+            name=f"{label}: wall time, sum over {n} seeds",
+            ours=float(wall[0]),
+            reference=float(wall[1]),
+            reference_name=reference_name,
+            note=f"ours {n * steps / wall[0]:,.0f} steps/s, reference {n * steps / wall[1]:,.0f} steps/s",
+        ),
+        BenchRow(
+            name=f"{label}: CPU time (process_time), sum over {n} seeds",
+            ours=float(cpu[0]),
+            reference=float(cpu[1]),
+            reference_name=reference_name,
+            note="CPU seconds of the process: other processes on the machine do not inflate them",
+        ),
+        BenchRow(
+            name=f"{label}: greedy return, mean over {n} seeds",
+            ours=float(om),
+            reference=float(rm),
+            reference_name=reference_name,
+            unit="return",
+            note=f"ours {om:.1f} ± {osd:.1f}, reference {rm:.1f} ± {rsd:.1f} (std over seeds); here a ratio above 1 "
+            "favours ours",
+        ),
+    ]
