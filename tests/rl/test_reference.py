@@ -73,3 +73,5 @@ def test_bench_rows_and_seed_stats():
     assert [r.unit for r in rows] == ["s", "s", "return"]
     assert [r.ratio for r in rows] == [1.0, 0.25, 1.0]
     assert seed_stats(np.array([1.0, 3.0])) == [2.0, 1.0, 1.0]
+    cost = bench_rows("X", runs, np.array([-100.0, -120.0]), np.array([-200.0, -220.0]), "ref", steps=100)[2]
+    assert cost.unit == "-return" and cost.ours == 110.0 and cost.reference == 210.0 and "below 1" in cost.note

@@ -16,7 +16,7 @@ from shiyan.core.device import torch_threads
 from shiyan.rl import ddpg
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
-from shiyan.rl.reference import evaluate_on, learning_curve, model_policy
+from shiyan.rl.reference import bench_rows, evaluate_on, learning_curve, model_policy, side_by_side
 
 META = TopicMeta(
     slug="ddpg",
@@ -426,8 +426,6 @@ def _compare(cfg: Config, ctx: RunContext, st: _Setting) -> list[BenchRow]:
     """Ours and SB3 on the same seeds, alternating seed by seed on one torch thread: summed wall and CPU time,
     and the greedy return of each trained actor on the same evaluation episodes."""
     eval_seed = 10_000 + cfg.seed
-    clocks = {"ours": [0.0, 0.0], "sb3": [0.0, 0.0]}  # [wall, cpu]
-    returns: dict[str, list[float]] = {"ours": [], "sb3": []}
     with torch_threads(1):
         # one small untimed run of each first, so that neither pays the first-call costs inside the timing
         warm = _Setting(st.env_id, min(st.total, 150), min(st.starts, 100), st.hidden, st.batch)
@@ -435,55 +433,26 @@ def _compare(cfg: Config, ctx: RunContext, st: _Setting) -> list[BenchRow]:
         model, env = _sb3_model(cfg, warm, 0)
         model.learn(total_timesteps=warm.total)
         env.close()
-        for s in range(cfg.bench_seeds):
-            t0, c0 = time.perf_counter(), time.process_time()
-            out = ddpg.train_ddpg(
-                st.env_id,
-                _ddpg_cfg(cfg, st),
-                s,
-                rng=ctx.numpy_generator("bench", s),
-                generator=ctx.torch_generator("bench", s),
-            )
-            clocks["ours"][0] += time.perf_counter() - t0
-            clocks["ours"][1] += time.process_time() - c0
-            with torch.no_grad():
-                returns["ours"].append(
-                    float(evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, _actor_policy(out.actor)).mean())
-                )
-            t0, c0 = time.perf_counter(), time.process_time()
+        seeds = list(range(cfg.bench_seeds))
+
+        def ours(s: int):
+            return ddpg.train_ddpg(st.env_id, _ddpg_cfg(cfg, st), s, rng=ctx.numpy_generator("bench", s),
+                                   generator=ctx.torch_generator("bench", s))  # fmt: skip
+
+        def reference(s: int):
             model, env = _sb3_model(cfg, st, s)
             model.learn(total_timesteps=st.total)
-            clocks["sb3"][0] += time.perf_counter() - t0
-            clocks["sb3"][1] += time.process_time() - c0
-            returns["sb3"].append(
-                float(evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, model_policy(model)).mean())
-            )
             env.close()
-    n = cfg.bench_seeds
-    summary = (
-        f"greedy return over {n} seeds x {cfg.eval_episodes} episodes: ours {np.mean(returns['ours']):.1f} "
-        f"± {np.std(returns['ours']):.1f}, SB3 {np.mean(returns['sb3']):.1f} ± {np.std(returns['sb3']):.1f}"
-    )
-    what = f"DDPG, {n} seeds x {st.total} steps of {st.env_id} ({st.starts} random), nets {list(st.hidden)}, batch {st.batch}"
-    steps = n * st.total
-    return [
-        BenchRow(
-            name=f"{what}: wall time",
-            ours=clocks["ours"][0],
-            reference=clocks["sb3"][0],
-            reference_name="stable_baselines3.DDPG.learn",
-            unit="s",
-            note=f"{summary}; {steps / clocks['ours'][0]:.0f} vs {steps / clocks['sb3'][0]:.0f} env-steps/s; one torch thread",
-        ),
-        BenchRow(
-            name=f"{what}: CPU time (process_time)",
-            ours=clocks["ours"][1],
-            reference=clocks["sb3"][1],
-            reference_name="stable_baselines3.DDPG.learn",
-            unit="s",
-            note=f"{summary}; one torch thread",
-        ),
-    ]
+            return model
+
+        runs = side_by_side(seeds, ours, reference)
+        with torch.no_grad():
+            ours_ret = [
+                evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, _actor_policy(o.actor)).mean() for o in runs.ours
+            ]
+        ref_ret = [evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, model_policy(m)).mean() for m in runs.reference]
+    what = f"DDPG, {st.total} steps of {st.env_id} ({st.starts} random), nets {list(st.hidden)}, batch {st.batch}"
+    return bench_rows(what, runs, np.array(ours_ret), np.array(ref_ret), "stable_baselines3.DDPG.learn", st.total)
 
 
 def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:

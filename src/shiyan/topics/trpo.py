@@ -16,7 +16,7 @@ from shiyan.core.device import torch_threads
 from shiyan.rl import trpo
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
-from shiyan.rl.reference import evaluate_on, learning_curve, model_policy, monitor_episodes
+from shiyan.rl.reference import bench_rows, evaluate_on, learning_curve, model_policy, monitor_episodes, side_by_side
 
 META = TopicMeta(
     slug="trpo",
@@ -423,8 +423,6 @@ def _compare(cfg: Config, ctx: RunContext, st: _Setting) -> list[BenchRow]:
     time, and the greedy return of each trained policy on the same evaluation episodes."""
     eval_seed = 10_000 + cfg.seed
     tcfg = _trpo_cfg(cfg, st)
-    clocks = {"ours": [0.0, 0.0], "ref": [0.0, 0.0]}  # [wall, cpu]
-    returns: dict[str, list[float]] = {"ours": [], "ref": []}
     with torch_threads(1):
         # one untimed update of each first, so that neither pays the first-call costs inside the timing
         warm = _Setting(st.env_id, st.n_steps * cfg.n_envs, st.n_steps, st.hidden)
@@ -432,46 +430,22 @@ def _compare(cfg: Config, ctx: RunContext, st: _Setting) -> list[BenchRow]:
         model, venv = _sb3_model(cfg, warm, 0)
         model.learn(total_timesteps=warm.total)
         venv.close()
-        for s in range(cfg.bench_seeds):
-            t0, c0 = time.perf_counter(), time.process_time()
-            out = trpo.train_trpo(st.env_id, tcfg, s, generator=ctx.torch_generator("bench", s))
-            clocks["ours"][0] += time.perf_counter() - t0
-            clocks["ours"][1] += time.process_time() - c0
-            returns["ours"].append(_eval_ours(st.env_id, out.policy, cfg.eval_episodes, eval_seed))
-            t0, c0 = time.perf_counter(), time.process_time()
+        seeds = list(range(cfg.bench_seeds))
+
+        def ours(s: int):
+            return trpo.train_trpo(st.env_id, tcfg, s, generator=ctx.torch_generator("bench", s))
+
+        def reference(s: int):
             model, venv = _sb3_model(cfg, st, s)
             model.learn(total_timesteps=tcfg.total_steps)
-            clocks["ref"][0] += time.perf_counter() - t0
-            clocks["ref"][1] += time.process_time() - c0
-            returns["ref"].append(
-                float(evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, model_policy(model)).mean())
-            )
             venv.close()
-    n = cfg.bench_seeds
-    summary = (
-        f"greedy return over {n} seeds x {cfg.eval_episodes} episodes: ours {np.mean(returns['ours']):.1f} "
-        f"± {np.std(returns['ours']):.1f}, sb3-contrib {np.mean(returns['ref']):.1f} ± {np.std(returns['ref']):.1f}"
-    )
-    what = f"TRPO, {n} seeds x {tcfg.total_steps} steps of {st.env_id} ({cfg.n_envs} copies), nets {list(st.hidden)}"
-    steps = n * tcfg.total_steps
-    return [
-        BenchRow(
-            name=f"{what}: wall time",
-            ours=clocks["ours"][0],
-            reference=clocks["ref"][0],
-            reference_name="sb3_contrib.TRPO.learn",
-            unit="s",
-            note=f"{summary}; {steps / clocks['ours'][0]:.0f} vs {steps / clocks['ref'][0]:.0f} env-steps/s; one torch thread",
-        ),
-        BenchRow(
-            name=f"{what}: CPU time (process_time)",
-            ours=clocks["ours"][1],
-            reference=clocks["ref"][1],
-            reference_name="sb3_contrib.TRPO.learn",
-            unit="s",
-            note=f"{summary}; one torch thread",
-        ),
-    ]
+            return model
+
+        runs = side_by_side(seeds, ours, reference)
+        ours_ret = [_eval_ours(st.env_id, o.policy, cfg.eval_episodes, eval_seed) for o in runs.ours]
+        ref_ret = [evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, model_policy(m)).mean() for m in runs.reference]
+    what = f"TRPO, {tcfg.total_steps} steps of {st.env_id} ({cfg.n_envs} copies), nets {list(st.hidden)}"
+    return bench_rows(what, runs, np.array(ours_ret), np.array(ref_ret), "sb3_contrib.TRPO.learn", tcfg.total_steps)
 
 
 def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
