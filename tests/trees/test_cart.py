@@ -15,6 +15,7 @@ from sklearn.datasets import load_breast_cancer, make_classification, make_regre
 from sklearn.model_selection import train_test_split
 
 from shiyan.trees import DecisionTreeClassifier, DecisionTreeRegressor
+from shiyan.trees import _kernels as K
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,64 @@ def test_regressor_equals_sklearn(reg_data, max_depth, min_samples_leaf, weighte
     ref = sk_tree.DecisionTreeRegressor(**kw, random_state=0).fit(X, y, sample_weight=sw)
     _assert_same_tree(ours, ref, X_test)
     np.testing.assert_allclose(ours.predict(X_test), ref.predict(X_test), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("criterion", ["gini", "entropy"])
+def test_coded_features_with_ties_equal_sklearn(criterion):
+    """Integer codes (many tied values, negative ones, a constant column) go through the rank keys and radix sort."""
+    rng = np.random.default_rng(4)
+    n = 4000
+    X = np.column_stack(
+        [rng.integers(-3, 4, n), rng.integers(0, 40, n), rng.integers(0, 1500, n), np.full(n, 2.5), rng.normal(size=n)]
+    )
+    logit = 0.4 * X[:, 0] - 0.05 * X[:, 1] + 0.002 * X[:, 2] + X[:, 4]
+    y = (logit + rng.logistic(size=n) > 0).astype(int)
+    w = rng.uniform(0.5, 2.0, n)  # continuous weights: no exact gain ties, so the trees must agree node for node
+    kw = dict(criterion=criterion, max_depth=6)
+    ours = DecisionTreeClassifier(**kw).fit(X, y, sample_weight=w)
+    ref = sk_tree.DecisionTreeClassifier(**kw, random_state=0).fit(X, y, sample_weight=w)
+    _assert_same_tree(ours, ref, X[:500] + 0.5)
+
+
+def test_feature_ranks_order_like_the_values():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=300), rng.integers(-5, 5, 300), np.r_[[-0.0, 0.0], np.ones(298)]])
+    X = np.asfortranarray(X.astype(np.float32))
+    ranks, values = K.feature_ranks(X)
+    for j in range(X.shape[1]):
+        distinct = np.unique(X[:, j])  # oracle: the sorted distinct values
+        np.testing.assert_array_equal(values[j, ranks[j]], X[:, j])
+        np.testing.assert_array_equal(values[j, : len(distinct)], distinct)
+        a, b = rng.integers(0, 300, (2, 1000))
+        np.testing.assert_array_equal(ranks[j, a] < ranks[j, b], X[a, j] < X[b, j])
+    assert ranks[2, 0] == ranks[2, 1]  # -0.0 == 0.0
+
+
+def test_order_keys_order_like_the_values():
+    """The bit keys of single trees: monotone in the value and decoded back exactly."""
+    rng = np.random.default_rng(1)
+    x = np.r_[rng.normal(scale=1e3, size=500), -0.0, 0.0, 1e-45, -1e-45, 3.4e38, -3.4e38].astype(np.float32)
+    keys = K.order_keys(np.asfortranarray(x[:, None]))[0]
+    a, b = rng.integers(0, len(x), (2, 5000))
+    assert np.all((keys[a] < keys[b]) <= (x[a] <= x[b]))  # key order never contradicts value order
+    assert np.all((x[a] < x[b]) <= (keys[a] < keys[b]))
+    decoded = np.array([K._key_value(k) for k in keys], dtype=np.float32)
+    np.testing.assert_array_equal(decoded.view(np.uint32), x.view(np.uint32))  # bit for bit, signed zeros included
+
+
+@pytest.mark.parametrize("n", [1, 17, 255, 256, 5000])
+@pytest.mark.parametrize("n_distinct", [2, 300, 2**31])
+def test_sort_keys_sorts_by_value(n, n_distinct):
+    """Quicksort (small nodes) and radix sort (large ones) both order the keys by their upper 32 bits."""
+    rng = np.random.default_rng(n)
+    value = rng.integers(0, n_distinct, n).astype(np.uint64) + np.uint64(2**32 - 1 - n_distinct)  # high bits set
+    keys = (value << np.uint64(32)) | rng.permutation(n).astype(np.uint64)
+    before = keys.copy()
+    spare = np.empty(n, dtype=np.uint64)
+    varying = int(np.bitwise_or.reduce((value ^ value[0]).astype(np.uint32)))
+    out = K._sort_keys(keys, spare, n, np.empty((64, 2), dtype=np.int64), np.empty((4, 256), dtype=np.int64), varying)
+    np.testing.assert_array_equal(out >> np.uint64(32), np.sort(value))  # oracle: numpy's sort
+    np.testing.assert_array_equal(np.sort(out), np.sort(before))  # the same keys, row ids carried along
 
 
 def test_string_labels_and_min_samples_split(cls_data):

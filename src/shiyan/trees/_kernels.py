@@ -12,6 +12,9 @@ $-W_L I(L) - W_R I(R)$, which for squared error reduces to $S_L^2 / W_L + S_R^2 
 
 For every candidate feature the node's rows are sorted by $x_{\cdot j}$ and the per-class weight sums (or
 $\sum w y$, $\sum w y^2$) are accumulated left to right, so every cut costs $O(K)$ after an $O(n \log n)$ sort.
+The sort works on the dense ranks of the values (computed once per matrix): a node's rows become uint64 keys
+$r_{ij} 2^{32} + i$, sorted by radix sort on the few bits in which the node's ranks differ (quicksort for small
+nodes).
 Thresholds sit halfway between consecutive distinct values, as in scikit-learn.
 
 The kernels store the tree in flat arrays (``feature``, ``threshold``, ``left``, ``right``, ``value``,
@@ -21,8 +24,10 @@ The kernels store the tree in flat arrays (``feature``, ``threshold``, ``left``,
 
 from __future__ import annotations
 
+import llvmlite.ir as ir
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 GINI = 0
 ENTROPY = 1
@@ -85,37 +90,114 @@ def _proxy(stat_l: np.ndarray, w_l: float, stat_r: np.ndarray, w_r: float, crite
     return -w_r * _impurity(stat_r, w_r, criterion) - w_l * _impurity(stat_l, w_l, criterion)
 
 
+_SIGN = np.uint32(0x80000000)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
 _SMALL_RANGE = 16  # ranges this short are finished by insertion sort
+_RADIX_MIN = 256  # nodes at least this large are sorted by radix sort, smaller ones by quicksort
+
+
+def feature_ranks(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Dense ranks of every column of a float32 (n, p) matrix and the sorted distinct values they index.
+
+    Returns ``ranks`` (p, n) uint32 with ``ranks[j, i]`` $= r_{ij}$, the number of distinct values of feature $j$
+    below $x_{ij}$, and ``values`` (p, n) float32 with ``values[j, r]`` the $r$-th smallest distinct value (padded
+    with the largest), so $x_{ij} = $ ``values[j, ranks[j, i]]`` and $x_{ij} < x_{i'j} \iff r_{ij} < r_{i'j}$.
+    Sorting a node on ranks is sorting it on values, and a feature with $d$ distinct values has keys of only
+    $\lceil \log_2 d \rceil$ bits, which the radix sort exploits.  Row $j$ is feature $j$, contiguous.
+    """
+    n, p = X.shape
+    ranks = np.empty((p, n), dtype=np.uint32)
+    values = np.empty((p, n), dtype=np.float32)
+    for j in range(p):
+        distinct, inverse = np.unique(X[:, j], return_inverse=True)  # -0.0 and 0.0 share one rank
+        ranks[j] = inverse
+        values[j, : distinct.shape[0]] = distinct
+        values[j, distinct.shape[0] :] = distinct[-1]
+    return ranks, values
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    """Reinterpret the low 32 bits of an unsigned integer as a float32 (no conversion)."""
+    if not isinstance(bits, types.Integer) or bits.signed:
+        return None
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+@intrinsic
+def _bits_from_f32(typingctx, x):
+    """Reinterpret the 32 bits of a float32 as a uint32 (no conversion)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
 
 
 @njit(cache=True, nogil=True)
-def _sort_values(xs: np.ndarray, perm: np.ndarray, n: int, stack: np.ndarray) -> None:
-    r"""Sort ``xs[:n]`` in place, carrying ``perm[:n]`` along: three-way quicksort, insertion sort on short ranges.
+def order_keys(X: np.ndarray) -> np.ndarray:
+    r"""(p, n) uint32 keys $\kappa(x_{ij})$ of a float32 (n, p) matrix with $x < x' \Rightarrow \kappa(x) < \kappa(x')$.
+
+    The cheap alternative to :func:`feature_ranks` (one pass, no sort) for a matrix that grows a single tree.
+    $\kappa$ flips every bit of a negative float and only the sign bit of a non-negative one, so comparing keys as
+    unsigned integers orders the values (with $-0 < +0$, which the split scan treats as equal).  Row $j$ of the
+    result is feature $j$, contiguous.
+    """
+    n, p = X.shape
+    out = np.empty((p, n), dtype=np.uint32)
+    for j in range(p):
+        for i in range(n):
+            b = _bits_from_f32(X[i, j])
+            out[j, i] = ~b if b & _SIGN else b | _SIGN
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _key_value(u: np.uint32) -> np.float32:
+    """The float32 $x$ with $\\kappa(x) = u$ (inverse of :func:`order_keys`)."""
+    return _f32_from_bits(u ^ _SIGN if u & _SIGN else ~u)
+
+
+@njit(cache=True, nogil=True)
+def _value_of(u: np.uint32, values: np.ndarray) -> np.float32:
+    """The float32 value behind key ``u``: ``values[u]`` for rank keys, :func:`_key_value` when ``values`` is empty."""
+    return values[u] if values.shape[0] > 0 else _key_value(u)
+
+
+@njit(cache=True, nogil=True)
+def _quicksort_keys(keys: np.ndarray, n: int, stack: np.ndarray) -> None:
+    r"""Sort ``keys[:n]`` by their upper 32 bits: three-way quicksort, insertion sort on short ranges.
 
     The three-way partition (< pivot, == pivot, > pivot) makes features with few distinct values (codes,
     calendar fields) cost $O(n \log d)$ for $d$ distinct values.  The larger part is pushed on ``stack`` and the
     smaller one handled first, so the stack never holds more than $\log_2 n$ ranges.
     """
-    top = 0
     stack[0, 0], stack[0, 1] = 0, n
     top = 1
     while top > 0:
         top -= 1
         lo, hi = stack[top, 0], stack[top, 1]
         while hi - lo > _SMALL_RANGE:
-            a, b, c = xs[lo], xs[(lo + hi) // 2], xs[hi - 1]
+            a, b, c = keys[lo] >> _SHIFT32, keys[(lo + hi) // 2] >> _SHIFT32, keys[hi - 1] >> _SHIFT32
             pivot = max(min(a, b), min(max(a, b), c))  # median of three
             lt, i, gt = lo, lo, hi - 1
             while i <= gt:
-                v = xs[i]
+                k = keys[i]
+                v = k >> _SHIFT32
                 if v < pivot:
-                    xs[i], xs[lt] = xs[lt], v
-                    perm[i], perm[lt] = perm[lt], perm[i]
+                    keys[i], keys[lt] = keys[lt], k
                     lt += 1
                     i += 1
                 elif v > pivot:
-                    xs[i], xs[gt] = xs[gt], v
-                    perm[i], perm[gt] = perm[gt], perm[i]
+                    keys[i], keys[gt] = keys[gt], k
                     gt -= 1
                 else:
                     i += 1
@@ -127,20 +209,78 @@ def _sort_values(xs: np.ndarray, perm: np.ndarray, n: int, stack: np.ndarray) ->
                 hi = lt
             top += 1
         for a in range(lo + 1, hi):
-            v = xs[a]
-            pa = perm[a]
+            k = keys[a]
+            v = k >> _SHIFT32
             b = a - 1
-            while b >= lo and xs[b] > v:
-                xs[b + 1] = xs[b]
-                perm[b + 1] = perm[b]
+            while b >= lo and keys[b] >> _SHIFT32 > v:
+                keys[b + 1] = keys[b]
                 b -= 1
-            xs[b + 1] = v
-            perm[b + 1] = pa
+            keys[b + 1] = k
+
+
+@njit(cache=True, nogil=True)
+def _radix_sort_keys(keys: np.ndarray, spare: np.ndarray, n: int, count: np.ndarray, varying: int) -> np.ndarray:
+    r"""Sort ``keys[:n]`` by their upper 32 bits with a least-significant-digit radix sort (8-bit digits).
+
+    ``varying`` has a 1 at every bit of the value where some keys differ; only the span from its lowest to its
+    highest set bit is sorted on (ranks of a node whose values take $d$ distinct levels span about
+    $\log_2 d$ bits), in $\lceil \text{span} / 8 \rceil \le 4$ digits.  One pass counts every digit, then one stable scatter
+    per digit moves the keys between ``keys`` and ``spare``.  No comparisons, hence no mispredicted branches.
+    Returns whichever of the two arrays holds the result.
+    """
+    if varying == 0:
+        return keys  # all values equal: already sorted
+    lo = 0
+    while (varying >> lo) & 1 == 0:
+        lo += 1
+    hi = lo
+    while varying >> hi:
+        hi += 1
+    n_pass = (hi - lo + 7) // 8
+    base = np.uint64(32 + lo)
+    low8 = np.uint64(255)
+    count[:n_pass, :] = 0
+    for q in range(n):  # the tests on n_pass are the same for every q: predicted, nearly free
+        u = keys[q] >> base
+        count[0, u & low8] += 1
+        if n_pass > 1:
+            count[1, (u >> np.uint64(8)) & low8] += 1
+            if n_pass > 2:
+                count[2, (u >> np.uint64(16)) & low8] += 1
+                if n_pass > 3:
+                    count[3, (u >> np.uint64(24)) & low8] += 1
+    src, dst = keys, spare
+    for d in range(n_pass):
+        total = 0
+        for b in range(256):  # count -> first slot of every bucket
+            c = count[d, b]
+            count[d, b] = total
+            total += c
+        shift = base + np.uint64(8 * d)
+        for q in range(n):
+            k = src[q]
+            b = (k >> shift) & low8
+            dst[count[d, b]] = k
+            count[d, b] += 1
+        src, dst = dst, src
+    return src
+
+
+@njit(cache=True, nogil=True)
+def _sort_keys(
+    keys: np.ndarray, spare: np.ndarray, n: int, stack: np.ndarray, count: np.ndarray, varying: int
+) -> np.ndarray:
+    """Sort ``keys[:n]`` by value (upper 32 bits); returns the array (``keys`` or ``spare``) holding the result."""
+    if n >= _RADIX_MIN:
+        return _radix_sort_keys(keys, spare, n, count, varying)
+    _quicksort_keys(keys, n, stack)
+    return keys
 
 
 @njit(cache=True, nogil=True)
 def _best_split(
-    X: np.ndarray,
+    ranks: np.ndarray,
+    values: np.ndarray,
     yk: np.ndarray,
     yv: np.ndarray,
     w: np.ndarray,
@@ -155,9 +295,10 @@ def _best_split(
     w_node: float,
     rng_state: np.ndarray,
     shuffle: bool,
-    xs: np.ndarray,
-    perm: np.ndarray,
+    keys: np.ndarray,
+    spare: np.ndarray,
     stack: np.ndarray,
+    count: np.ndarray,
     stat_l: np.ndarray,
     stat_r: np.ndarray,
     const_mask: int,
@@ -168,8 +309,11 @@ def _best_split(
     counting towards ``max_features``; features found constant in this node are added to the returned mask (only
     for $p \le 63$; with more features the mask stays 0).
 
-    ``xs`` (n_rows,) float32, ``perm`` (n_rows,) int64, ``stack`` (64, 2) int64 and ``stat_l`` / ``stat_r`` are
-    scratch space reused by every node.
+    Every row of the node becomes one uint64 key, $r_{ij} \cdot 2^{32} + i$ with $r_{ij}$ the rank of $x_{ij}$ (see
+    :func:`feature_ranks`; or its :func:`order_keys` key when ``values`` is empty), so one sort of one array orders
+    the values and carries the row ids along.  ``keys`` / ``spare`` (n_rows,) uint64,
+    ``stack`` (64, 2) int64, ``count`` (4, 256) int64 and ``stat_l`` / ``stat_r`` are scratch space reused by every
+    node.  With two classes the left class weights live in two scalars instead of ``stat_l`` (same sums, same order).
     """
     n = end - start
     n_features = features.shape[0]
@@ -178,6 +322,7 @@ def _best_split(
             b = _rand_below(rng_state, a + 1)
             features[a], features[b] = features[b], features[a]
     regression = criterion == SQUARED_ERROR
+    two_classes = not regression and stat_node.shape[0] == 2
     use_mask = n_features <= 63
     best_feature, best_threshold, best_proxy = UNDEFINED, 0.0, -np.inf
     n_visited = 0
@@ -189,51 +334,74 @@ def _best_split(
         if use_mask and (const_mask >> j) & 1:
             continue
         n_visited += 1
-        col = X[:, j]
-        vmin = np.inf
-        vmax = -np.inf
+        col = ranks[j]
+        vals = values[j]
+        kmin = np.uint32(0xFFFFFFFF)
+        kmax = np.uint32(0)
+        u_first = col[rows[start]]
+        varying = np.uint32(0)  # bits in which some key differs from the first one
         for q in range(n):
             i = rows[start + q]
-            v = col[i]
-            xs[q] = v
-            perm[q] = i
-            vmin = min(vmin, v)
-            vmax = max(vmax, v)
-        if vmax <= vmin + FEATURE_THRESHOLD:
+            u = col[i]
+            keys[q] = (np.uint64(u) << _SHIFT32) | np.uint64(i)
+            kmin = min(kmin, u)
+            kmax = max(kmax, u)
+            varying |= u ^ u_first
+        if _value_of(kmax, vals) <= _value_of(kmin, vals) + FEATURE_THRESHOLD:
             if use_mask:
                 const_mask |= np.int64(1) << j
             continue  # constant feature in this node: no split possible
         n_informative += 1
-        _sort_values(xs, perm, n, stack)
+        sk = _sort_keys(keys, spare, n, stack, count, int(varying))
         stat_l[:] = 0.0
         w_l = 0.0
-        s_l = 0.0
+        s_l = 0.0  # regression: sum w y; two classes: weight of class 0
+        s_1 = 0.0  # two classes: weight of class 1
+        k_prev = sk[0]
         for p in range(1, n):
-            i = perm[p - 1]
+            i = k_prev & _LOW32
             wi = w[i]
             w_l += wi
             if regression:
                 s_l += wi * yv[i]
+            elif two_classes:  # branch-free: adds wi to one sum and an exact 0.0 to the other
+                c_1 = wi * yk[i]
+                s_l += wi - c_1
+                s_1 += c_1
             else:
                 stat_l[yk[i]] += wi
-            x_prev = xs[p - 1]
-            x_next = xs[p]
-            if x_next <= x_prev + FEATURE_THRESHOLD:
+            k_next = sk[p]
+            u_prev = np.uint32(k_prev >> _SHIFT32)
+            u_next = np.uint32(k_next >> _SHIFT32)
+            k_prev = k_next
+            if u_next == u_prev:
                 continue  # cannot cut between equal values
+            x_prev = _value_of(u_prev, vals)
+            x_next = _value_of(u_next, vals)
+            if x_next <= x_prev + FEATURE_THRESHOLD:
+                continue
             if p < min_samples_leaf or n - p < min_samples_leaf:
                 continue
             if regression:
                 s_r = stat_node[0] - s_l
                 proxy = s_l * s_l / w_l + s_r * s_r / (w_node - w_l)
             elif criterion == GINI:  # -W_L I(L) - W_R I(R) = sum_k s_Lk^2 / W_L + sum_k s_Rk^2 / W_R - W_t
-                sq_l = 0.0
-                sq_r = 0.0
-                for k in range(stat_node.shape[0]):
-                    sq_l += stat_l[k] * stat_l[k]
-                    r = stat_node[k] - stat_l[k]
-                    sq_r += r * r
+                if two_classes:
+                    r0 = stat_node[0] - s_l
+                    r1 = stat_node[1] - s_1
+                    sq_l = s_l * s_l + s_1 * s_1
+                    sq_r = r0 * r0 + r1 * r1
+                else:
+                    sq_l = 0.0
+                    sq_r = 0.0
+                    for k in range(stat_node.shape[0]):
+                        sq_l += stat_l[k] * stat_l[k]
+                        r = stat_node[k] - stat_l[k]
+                        sq_r += r * r
                 proxy = sq_l / w_l + sq_r / (w_node - w_l)
             else:
+                if two_classes:
+                    stat_l[0], stat_l[1] = s_l, s_1
                 for k in range(stat_node.shape[0]):
                     stat_r[k] = stat_node[k] - stat_l[k]
                 proxy = _proxy(stat_l, w_l, stat_r, w_node - w_l, criterion)
@@ -263,6 +431,8 @@ def _partition(X: np.ndarray, rows: np.ndarray, start: int, end: int, feature: i
 @njit(cache=True, nogil=True)
 def grow_tree(
     X: np.ndarray,
+    ranks: np.ndarray,
+    values: np.ndarray,
     yk: np.ndarray,
     yv: np.ndarray,
     w: np.ndarray,
@@ -277,6 +447,9 @@ def grow_tree(
     capacity: int,
 ):
     """Grow a CART tree depth first (pre-order node ids, left subtree first) on ``rows`` (rows with $w_i > 0$).
+
+    ``X`` is the float32 (n, p) matrix (column-major is fastest), ``ranks`` / ``values`` its :func:`feature_ranks`,
+    or ``ranks`` its :func:`order_keys` and ``values`` an empty (p, 0) array.
 
     ``yk`` holds class indices (classification) and ``yv`` real targets (regression); the unused one may be
     empty.  Returns (feature, threshold, left, right, value, impurity, n_node_samples, weighted_n_node_samples).
@@ -299,9 +472,11 @@ def grow_tree(
     stat_l = np.empty(n_stat, dtype=np.float64)
     stat_r = np.empty(n_stat, dtype=np.float64)
     n_rows = rows.shape[0]
-    xs = np.empty(n_rows, dtype=np.float32)
-    perm = np.empty(n_rows, dtype=np.int64)
+    keys = np.empty(n_rows, dtype=np.uint64)
+    spare = np.empty(n_rows, dtype=np.uint64)
     sort_stack = np.empty((64, 2), dtype=np.int64)
+    count = np.empty((4, 256), dtype=np.int64)
+    two_classes = criterion != SQUARED_ERROR and n_stat == 2
 
     # stack of (start, end, depth, parent, is_left, mask of features constant in an ancestor)
     stack = np.zeros((capacity + 1, 6), dtype=np.int64)
@@ -322,9 +497,32 @@ def grow_tree(
 
         stat[:] = 0.0
         w_t = 0.0
-        for q in range(start, end):
-            _add_row(stat, rows[q], yk, yv, w, criterion)
-            w_t += w[rows[q]]
+        if two_classes:  # class weights in scalars: same sums in the same order, no store-to-load chains
+            s_0 = 0.0
+            s_1 = 0.0
+            for q in range(start, end):
+                i = rows[q]
+                wi = w[i]
+                c_1 = wi * yk[i]  # wi or 0.0: the sums below are exactly those of the class-0 / class-1 rows
+                s_0 += wi - c_1
+                s_1 += c_1
+                w_t += wi
+            stat[0], stat[1] = s_0, s_1
+        elif criterion == SQUARED_ERROR:  # sum w y and sum w y^2 in scalars, the same products in the same order
+            s_0 = 0.0
+            s_1 = 0.0
+            for q in range(start, end):
+                i = rows[q]
+                wi = w[i]
+                wy = wi * yv[i]
+                s_0 += wy
+                s_1 += wy * yv[i]
+                w_t += wi
+            stat[0], stat[1] = s_0, s_1
+        else:
+            for q in range(start, end):
+                _add_row(stat, rows[q], yk, yv, w, criterion)
+                w_t += w[rows[q]]
         imp = _impurity(stat, w_t, criterion)
         n_t = end - start
         impurity[node] = imp
@@ -340,8 +538,8 @@ def grow_tree(
         if is_leaf:
             continue
         j, theta, _, const_mask = _best_split(
-            X, yk, yv, w, rows, start, end, features, max_features, min_samples_leaf, criterion, stat, w_t,
-            rng_state, shuffle, xs, perm, sort_stack, stat_l, stat_r, const_mask,
+            ranks, values, yk, yv, w, rows, start, end, features, max_features, min_samples_leaf, criterion, stat, w_t,
+            rng_state, shuffle, keys, spare, sort_stack, count, stat_l, stat_r, const_mask,
         )  # fmt: skip
         if j == UNDEFINED:
             continue

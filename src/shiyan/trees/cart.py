@@ -105,12 +105,15 @@ def grow_cart(
     min_samples_leaf: int = 1,
     max_features: int | None = None,
     seed: int = 0,
+    X_ranks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CartTree:
     """Grow one tree on validated inputs (the building block for forests and boosting).
 
     ``X32`` is a float32 (n, p) matrix (column-major avoids a copy), ``y`` int class indices in [0, n_classes) for "gini" /
     "entropy" or float targets for "squared_error", ``sample_weight`` non-negative float64 (rows with weight 0 are
     left out, as in scikit-learn).  ``seed`` drives the per-node feature shuffle when ``max_features < p``.
+    ``X_ranks`` may pass :func:`_kernels.feature_ranks` of ``X32`` when many trees share one matrix; without it the
+    split search sorts the cheaper :func:`_kernels.order_keys` (same trees).
     """
     code = _CRITERIA[criterion]
     n, p = X32.shape
@@ -122,8 +125,12 @@ def grow_cart(
         yk, yv, n_stat = np.zeros(0, dtype=np.int64), np.ascontiguousarray(y, dtype=np.float64), 2
     else:
         yk, yv, n_stat = np.ascontiguousarray(y, dtype=np.int64), np.zeros(0, dtype=np.float64), int(n_classes)
+    if n >= 2**32:
+        raise ValueError(f"X32 must have fewer than 2**32 rows; got {n}.")
+    X_cols = np.asfortranarray(X32)
+    ranks, values = (K.order_keys(X_cols), np.empty((p, 0), dtype=np.float32)) if X_ranks is None else X_ranks
     arrays = K.grow_tree(
-        np.asfortranarray(X32), yk, yv, np.ascontiguousarray(sample_weight, dtype=np.float64), rows, n_stat, code, depth_limit,
+        X_cols, ranks, values, yk, yv, np.ascontiguousarray(sample_weight, dtype=np.float64), rows, n_stat, code, depth_limit,
         mss, msl, p if max_features is None else int(max_features), int(seed) & (2**63 - 1),
         _node_capacity(rows.shape[0], depth_limit, msl),
     )  # fmt: skip

@@ -167,6 +167,7 @@ class _BaseForest(BaseEstimator):
         want_oob = bool(self.oob_score)
         n_out = n_classes if n_classes > 0 else 1
         X_cols = np.asfortranarray(X32)  # column-major once: the split search reads one feature at a time
+        X_ranks = K.feature_ranks(X_cols)  # (p, n) value ranks and distinct values, shared by all trees
 
         def grow_one(b: int):
             if self.bootstrap:
@@ -174,7 +175,9 @@ class _BaseForest(BaseEstimator):
                 weight = sample_weight * counts
             else:
                 counts, weight = None, sample_weight
-            tree = grow_cart(X_cols, y_fit, weight, n_classes=n_classes, seed=int(seeds[b, 1]), **params)
+            tree = grow_cart(
+                X_cols, y_fit, weight, n_classes=n_classes, seed=int(seeds[b, 1]), X_ranks=X_ranks, **params
+            )
             oob = None
             if want_oob:
                 rows = np.flatnonzero(counts == 0)
