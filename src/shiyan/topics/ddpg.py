@@ -16,6 +16,7 @@ from shiyan.core.device import torch_threads
 from shiyan.rl import ddpg
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
+from shiyan.rl.plotting import plot_band
 from shiyan.rl.reference import bench_rows, evaluate_on, learning_curve, model_policy, side_by_side
 
 META = TopicMeta(
@@ -235,16 +236,6 @@ def _smooth(x: np.ndarray, k: int) -> np.ndarray:
     return np.convolve(x, np.ones(k) / k, mode="valid")
 
 
-def _band(ax, grid: np.ndarray, curves: list[np.ndarray], colour: str, label: str) -> None:
-    """Mean over seeds as a line, the range over seeds as a shaded band (points before any episode left out)."""
-    arr = np.asarray(curves)  # (S, G)
-    ok = ~np.all(np.isnan(arr), axis=0)
-    mean, lo, hi = np.nanmean(arr[:, ok], 0), np.nanmin(arr[:, ok], 0), np.nanmax(arr[:, ok], 0)
-    ax.plot(grid[ok], mean, color=colour, lw=1.5, label=f"{label} (mean of {len(curves)} seeds)")
-    if len(curves) > 1:
-        ax.fill_between(grid[ok], lo, hi, color=colour, alpha=0.2, lw=0)
-
-
 def _train_ours(cfg: Config, ctx: RunContext, st: _Setting, noise: str, s: int, stream: str):
     return ddpg.train_ddpg(
         st.env_id,
@@ -347,7 +338,7 @@ def run(cfg: Config, ctx: RunContext) -> Result:
     fig, ax = new_figure()
     colours = {"ours, Gaussian noise": "C0", "ours, OU noise": "C1", "SB3 DDPG, Gaussian noise": "C2"}
     for m in methods:
-        _band(ax, grid, curves[m], colours[m], m)
+        plot_band(ax, grid, np.asarray(curves[m]), color=colours[m], label=f"{m} (mean of {len(curves[m])} seeds)")
     ax.axhline(random_ret, color="grey", ls="--", lw=1, label="random actions")
     ax.axvline(cfg.learning_starts, color="grey", ls=":", lw=1)
     ax.set_xlabel("environment step")

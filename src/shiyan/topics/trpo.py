@@ -16,6 +16,7 @@ from shiyan.core.device import torch_threads
 from shiyan.rl import trpo
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
+from shiyan.rl.plotting import plot_band
 from shiyan.rl.reference import bench_rows, evaluate_on, learning_curve, model_policy, monitor_episodes, side_by_side
 
 META = TopicMeta(
@@ -223,16 +224,6 @@ def _random_return(env_id: str, n: int, seed: int) -> float:
         envs.close()
 
 
-def _band(ax, grid: np.ndarray, curves: list[np.ndarray], colour: str, label: str) -> None:
-    """Mean over seeds as a line, the range over seeds as a shaded band (points before any episode left out)."""
-    arr = np.asarray(curves)  # (S, G)
-    ok = ~np.all(np.isnan(arr), axis=0)
-    mean, lo, hi = np.nanmean(arr[:, ok], 0), np.nanmin(arr[:, ok], 0), np.nanmax(arr[:, ok], 0)
-    ax.plot(grid[ok], mean, color=colour, lw=1.5, label=f"{label} (mean of {len(curves)} seeds)")
-    if len(curves) > 1:
-        ax.fill_between(grid[ok], lo, hi, color=colour, alpha=0.2, lw=0)
-
-
 def run(cfg: Config, ctx: RunContext) -> Result:
     res = Result()
     eval_seed = 10_000 + cfg.seed
@@ -344,7 +335,7 @@ def run(cfg: Config, ctx: RunContext) -> Result:
     fig, ax = new_figure()
     colours = {"ours": "C0", "sb3-contrib TRPO": "C2"}
     for m in methods:
-        _band(ax, grid, curves[m], colours[m], m)
+        plot_band(ax, grid, np.asarray(curves[m]), color=colours[m], label=f"{m} (mean of {len(curves[m])} seeds)")
     ax.set_xlabel("environment step")
     ax.set_ylabel(f"training return (mean of last {cfg.curve_window} episodes)")
     ax.legend(fontsize=8)
