@@ -90,8 +90,9 @@ class Config(TopicConfig):
     """Steps per copy between policy updates on the MuJoCo task."""
     mujoco_hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the policy and value networks on the MuJoCo task."""
-    mujoco_min_gain: float = 300.0
-    """Claimed least improvement of the mean MuJoCo evaluation return over uniformly random actions'."""
+    mujoco_min_gain: float = 200.0
+    """Claimed least improvement of the mean MuJoCo evaluation return over uniformly random actions' (one seed at
+    300k steps measured 84.3 against random -277, a gain of 361; without observation normalisation TRPO is slow here)."""
     bench_steps: int = 40_000
     """Environment steps of every benchmark run (at 20k steps one seed of ours in three stopped short of 500)."""
     bench_seeds: int = 3
