@@ -423,3 +423,27 @@ def train_char_lm(
     model = TransformerLM(lm_cfg, attention=attention, generator=generator, **build)
     tcfg = TrainConfig(steps=steps, lr=lr, warmup_steps=max(1, steps // 10), eval_every=0, seed=seed)
     return train_lm_on_corpus(model, corpus, tcfg, seq_len=seq_len, batch_size=batch_size, eval_windows=eval_windows)
+
+
+def train_char_lm_from(settings, corpus, *, generator: torch.Generator, attention: AttentionFn | None = None,
+                       n_layers: int | None = None, **build) -> dict:  # fmt: skip
+    """:func:`train_char_lm` with the sizes read from ``settings`` (any object with ``d_model``, ``n_layers``,
+    ``n_heads``, ``seq_len``, ``batch_size``, ``steps``, ``lr``, ``seed`` and ``eval_batches``, such as an attention
+    topic's config), so the attention comparisons share one set-up. Returns the held-out loss, the training seconds
+    and the loss curve."""
+    out = train_char_lm(
+        corpus,
+        attention=attention,
+        generator=generator,
+        d_model=settings.d_model,
+        n_layers=n_layers or settings.n_layers,
+        n_heads=settings.n_heads,
+        seq_len=settings.seq_len,
+        batch_size=settings.batch_size,
+        steps=settings.steps,
+        lr=settings.lr,
+        seed=settings.seed,
+        eval_windows=settings.eval_batches * settings.batch_size,
+        **build,
+    )
+    return {"held_out_loss": out.held_out_loss, "seconds": out.seconds, "loss_curve": out.loss_curve}

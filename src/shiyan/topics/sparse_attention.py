@@ -16,7 +16,7 @@ from shiyan.core.device import torch_threads
 from shiyan.core.timing import best_time
 from shiyan.data.text import char_corpus
 from shiyan.nn.lm import sdpa_attention as sdpa
-from shiyan.nn.lm import train_char_lm
+from shiyan.nn.lm import train_char_lm_from
 
 META = TopicMeta(
     slug="sparse-attention",
@@ -144,22 +144,8 @@ def _patterns(window: int, stride: int) -> dict[str, dict]:
 
 def _train_lm(cfg: Config, ctx: RunContext, attention, corpus, n_layers: int | None = None, **build) -> dict:
     """The shared LM with this attention (or ``block=`` / ``ffn=``), trained on the corpus by the shared loop."""
-    out = train_char_lm(
-        corpus,
-        attention=attention,
-        generator=ctx.torch_generator("lm-init"),
-        d_model=cfg.d_model,
-        n_layers=n_layers or cfg.n_layers,
-        n_heads=cfg.n_heads,
-        seq_len=cfg.seq_len,
-        batch_size=cfg.batch_size,
-        steps=cfg.steps,
-        lr=cfg.lr,
-        seed=cfg.seed,
-        eval_windows=cfg.eval_batches * cfg.batch_size,
-        **build,
-    )
-    return {"held_out_loss": out.held_out_loss, "seconds": out.seconds, "loss_curve": out.loss_curve}
+    gen = ctx.torch_generator("lm-init")
+    return train_char_lm_from(cfg, corpus, generator=gen, attention=attention, n_layers=n_layers, **build)
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
