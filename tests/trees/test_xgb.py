@@ -271,3 +271,35 @@ def test_bad_inputs_name_the_argument():
     X_inf[0, 0] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         XGBRegressor(n_estimators=2).fit(X_inf, y)
+
+
+def test_lpt_schedule_runs_every_task_once_within_four_thirds_of_the_best_load():
+    import itertools
+
+    from shiyan.trees._xgb_kernels import lpt_schedule
+
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        n_tasks, n_workers = int(rng.integers(1, 8)), int(rng.integers(1, 4))
+        cost = rng.integers(1, 100, size=n_tasks).astype(np.float64)
+        order, ptr = lpt_schedule(cost, n_workers)
+        assert ptr.shape == (n_workers + 1,) and ptr[0] == 0 and ptr[-1] == n_tasks
+        assert sorted(order.tolist()) == list(range(n_tasks))
+        loads = [cost[order[ptr[w] : ptr[w + 1]]].sum() for w in range(n_workers)]
+        best = min(
+            max(sum(cost[t] for t in range(n_tasks) if owner[t] == w) for w in range(n_workers))
+            for owner in itertools.product(range(n_workers), repeat=n_tasks)
+        )
+        assert max(loads) <= 4 / 3 * best + 1e-9
+
+
+@pytest.mark.parametrize("grow_policy", ["depthwise", "lossguide"])
+def test_hist_threads_give_identical_trees(grow_policy):
+    # 30k rows x 6 features: the levels are big enough for the parallel partition and histogram paths, whose per-bin
+    # sums run over the same rows in the same order as on one thread.
+    X, y = make_friedman1(n_samples=30_000, n_features=6, noise=0.5, random_state=0)
+    X[np.random.default_rng(1).random(X.shape) < 0.05] = np.nan
+    kw = dict(tree_method="hist", n_estimators=8, max_depth=6, grow_policy=grow_policy, max_leaves=40)
+    one = XGBRegressor(n_jobs=1, **kw).fit(X, y)
+    two = XGBRegressor(n_jobs=2, **kw).fit(X, y)
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))

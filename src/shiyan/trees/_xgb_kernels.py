@@ -19,12 +19,15 @@ parent's minus it, and the split scan runs over bins instead of rows.
 
 Trees are flat arrays: ``feature`` (-1 at a leaf), ``threshold`` (``x < threshold`` goes left), ``left``, ``right``,
 ``default_left`` (where NaN goes), ``weight`` (leaf value $\eta w^*$ at leaves), ``gain``, ``cover`` ($H$).
+
+The row loops index with unsigned integers (``uint64``): numba then emits no negative-index wrap-around test per
+access, which makes a histogram over permuted rows 1.7x faster (0.67 ms vs 1.15 ms for 43k rows x 9 features).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 K_RT_EPS = 1e-6  # minimal gain of a split (xgboost's kRtEps)
 ROWS_IN_STEP = 8  # rows that step down a tree together in predict_forest
@@ -288,52 +291,74 @@ def _node_histogram(hist_node, codes, gh, rows, a, b, feats, j0, j1):
     the bin of each feature (row-wise, so the gradient pair is not gathered again for every feature).
 
     ``hist_node`` (p, max_bin, 2) is addressed flat: feature ``f``, code ``c`` at index ``2 * (f * max_bin + c)``."""
-    stride = 2 * hist_node.shape[1]
+    stride = uint64(2 * hist_node.shape[1])
     flat = hist_node.reshape(hist_node.size)
-    all_features = feats.shape[0] == codes.shape[1]  # then feats[j] == j: skip the indirection in the hot loop
+    one = uint64(1)
+    two = uint64(2)
     for j in range(j0, j1):
         f = feats[j]
         flat[f * stride : (f + 1) * stride] = 0.0
-    if all_features:
-        for k in range(a, b):
-            i = rows[k]
-            gi = gh[i, 0]
-            hi = gh[i, 1]
-            for f in range(j0, j1):
-                o = f * stride + 2 * codes[i, f]
+    if feats.shape[0] == codes.shape[1]:  # all features: feats[j] == j, skip the indirection in the hot loop
+        for k in range(uint64(a), uint64(b)):
+            i = uint64(rows[k])
+            gi = gh[i, uint64(0)]
+            hi = gh[i, one]
+            for f in range(uint64(j0), uint64(j1)):
+                o = f * stride + two * uint64(codes[i, f])
                 flat[o] += gi
-                flat[o + 1] += hi
+                flat[o + one] += hi
     else:
-        for k in range(a, b):
-            i = rows[k]
-            gi = gh[i, 0]
-            hi = gh[i, 1]
-            for j in range(j0, j1):
-                f = feats[j]
-                o = f * stride + 2 * codes[i, f]
+        for k in range(uint64(a), uint64(b)):
+            i = uint64(rows[k])
+            gi = gh[i, uint64(0)]
+            hi = gh[i, one]
+            for j in range(uint64(j0), uint64(j1)):
+                f = uint64(feats[j])
+                o = f * stride + two * uint64(codes[i, f])
                 flat[o] += gi
-                flat[o + 1] += hi
+                flat[o + one] += hi
 
 
 PARALLEL_MIN_WORK = 1 << 16  # below this many row-feature updates (or bin scans) a level runs on one thread
 
 
 @njit(cache=True, nogil=True)
-def _histogram_task(task, hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end, rows):
-    """Task ``task`` = (node ``build[t]``, feature block): that block of the node's histogram from its rows, then the
-    same block of the sibling's as parent minus it.  Each task owns its slice, so tasks can run in any order."""
-    n_feats = feats.shape[0]
-    t = task // n_blocks
-    blk = task % n_blocks
-    j0 = blk * n_feats // n_blocks
-    j1 = (blk + 1) * n_feats // n_blocks
-    nid = build[t]
+def lpt_schedule(cost, n_workers):
+    """Longest-processing-time-first assignment of tasks with costs ``cost`` to ``n_workers`` workers.
+
+    Returns ``(order, ptr)``: worker ``w`` runs tasks ``order[ptr[w]:ptr[w + 1]]``.  Greedy LPT puts each task, largest
+    first, on the least loaded worker, which keeps the largest load within 4/3 of the best possible; a static
+    ``prange`` over the tasks instead hands out equal *counts*, so one big node can leave the other threads idle."""
+    n = cost.shape[0]
+    by_size = np.argsort(-cost, kind="mergesort")
+    load = np.zeros(n_workers)
+    owner = np.empty(n, dtype=np.int64)
+    count = np.zeros(n_workers + 1, dtype=np.int64)
+    for q in range(n):
+        t = by_size[q]
+        w = np.argmin(load)
+        owner[t] = w
+        load[w] += cost[t]
+        count[w + 1] += 1
+    ptr = np.cumsum(count)
+    fill = ptr[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for q in range(n):
+        t = by_size[q]
+        order[fill[owner[t]]] = t
+        fill[owner[t]] += 1
+    return order, ptr
+
+
+@njit(cache=True, nogil=True)
+def _histogram_task(nid, j0, j1, par, sib, hist, codes, gh, feats, seg_start, seg_end, rows):
+    """Features ``feats[j0:j1]`` of node ``nid``'s histogram from its rows, then the same block of its sibling ``sib``
+    as parent ``par`` minus it (``par < 0``: no sibling).  Each task owns its slice, so tasks run in any order."""
     _node_histogram(hist[nid], codes, gh, rows, seg_start[nid], seg_end[nid], feats, j0, j1)
-    par = subtract_from[t]
     if par >= 0:
         hp = hist[par]
         hn = hist[nid]
-        hs = hist[sibling_of[t]]
+        hs = hist[sib]
         for j in range(j0, j1):
             f = feats[j]
             for c in range(hn.shape[1]):
@@ -343,34 +368,51 @@ def _histogram_task(task, hist, codes, gh, feats, n_blocks, build, subtract_from
 
 @njit(cache=True, nogil=True, parallel=True)
 def _build_histograms_parallel(hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end,
-                               rows):  # fmt: skip
-    for task in prange(len(build) * n_blocks):
-        _histogram_task(task, hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start, seg_end,
-                        rows)  # fmt: skip
+                               rows, order, ptr):  # fmt: skip
+    n_feats = feats.shape[0]
+    for w in prange(ptr.shape[0] - 1):
+        for q in range(ptr[w], ptr[w + 1]):
+            task = order[q]
+            t = task // n_blocks
+            blk = task % n_blocks
+            _histogram_task(build[t], blk * n_feats // n_blocks, (blk + 1) * n_feats // n_blocks, subtract_from[t],
+                            sibling_of[t], hist, codes, gh, feats, seg_start, seg_end, rows)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _build_histograms(hist, codes, gh, feats, n_threads, build, subtract_from, sibling_of, seg_start, seg_end, rows):
     """For every node in ``build``: its histogram from its rows; then each sibling's as parent minus it.
 
-    With several threads and enough rows the work is split into (node, block of features) tasks run in parallel;
-    a small level runs on the calling thread, where waking the other threads would cost more than it saves."""
+    With several threads and enough rows the work is split into (node, block of features) tasks, balanced over the
+    threads by their row counts (``lpt_schedule``); a small level runs on the calling thread, where waking the other
+    threads would cost more than it saves."""
+    n_feats = feats.shape[0]
     work = 0
     for t in range(len(build)):
         work += seg_end[build[t]] - seg_start[build[t]]
-    work *= feats.shape[0]
-    if n_threads > 1 and work >= PARALLEL_MIN_WORK:
-        n_blocks = _n_feature_blocks(feats.shape[0], len(build), n_threads)
+    if n_threads > 1 and work * n_feats >= PARALLEL_MIN_WORK:
+        n_blocks = min(n_feats, n_threads)
+        cost = np.empty(len(build) * n_blocks)
+        for task in range(cost.shape[0]):
+            t = task // n_blocks
+            blk = task % n_blocks
+            n_rows = seg_end[build[t]] - seg_start[build[t]]
+            cost[task] = (n_rows + 64.0) * ((blk + 1) * n_feats // n_blocks - blk * n_feats // n_blocks)
+        order, ptr = lpt_schedule(cost, n_threads)
         _build_histograms_parallel(hist, codes, gh, feats, n_blocks, build, subtract_from, sibling_of, seg_start,
-                                   seg_end, rows)  # fmt: skip
+                                   seg_end, rows, order, ptr)  # fmt: skip
     else:
         for t in range(len(build)):
-            _histogram_task(t, hist, codes, gh, feats, 1, build, subtract_from, sibling_of, seg_start, seg_end, rows)
+            _histogram_task(build[t], 0, n_feats, subtract_from[t], sibling_of[t], hist, codes, gh, feats, seg_start,
+                            seg_end, rows)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
-def _evaluate_feature(hist, nbf, f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl):
-    """Scan feature ``f``'s bins for every node in ``nodes``: cut after bin ``b``, missing rows left or right."""
+def _evaluate_feature(hist, nbf, f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl, f_gl, f_hl):
+    """Scan feature ``f``'s bins for every node in ``nodes``: cut after bin ``b``, missing rows left or right.
+
+    Besides the best gain, bin and direction it records the left child's $(G_L, H_L)$ of that cut; the right
+    child's are the parent's minus them, so partitioning the rows need not sum the gradients again."""
     nn = len(nodes)
     for t in range(nn):
         nid = nodes[t]
@@ -386,6 +428,8 @@ def _evaluate_feature(hist, nbf, f, nodes, node_g, node_h, lam, alpha, mcw, f_lo
         best = 0.0
         bb = -1
         bdl = False
+        bgl = 0.0
+        bhl = 0.0
         for b in range(1, nbf):  # cut after bin b: bins 1..b go left
             gl += hf[b, 0]
             hl += hf[b, 1]
@@ -398,6 +442,8 @@ def _evaluate_feature(hist, nbf, f, nodes, node_g, node_h, lam, alpha, mcw, f_lo
                     best = loss
                     bb = b
                     bdl = False
+                    bgl = gl
+                    bhl = hl
             if has_missing:  # missing to the left
                 gl2 = gl + mg
                 hl2 = hl + mh
@@ -409,33 +455,43 @@ def _evaluate_feature(hist, nbf, f, nodes, node_g, node_h, lam, alpha, mcw, f_lo
                         best = loss
                         bb = b
                         bdl = True
+                        bgl = gl2
+                        bhl = hl2
         f_loss[t, f] = best
         f_bin[t, f] = bb
         f_dl[t, f] = bdl or not has_missing  # with nothing missing here, NaN at predict time goes left (as exact)
+        f_gl[t, f] = bgl
+        f_hl[t, f] = bhl
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _evaluate_parallel(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl):
+def _evaluate_parallel(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl, f_gl, f_hl):
     for f in prange(hist.shape[1]):
         if feat_ok[f]:
-            _evaluate_feature(hist, n_bins[f], f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl)
+            _evaluate_feature(hist, n_bins[f], f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl, f_gl,
+                              f_hl)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _evaluate(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, out_loss, out_feat, out_bin, out_dl,
-              n_threads):  # fmt: skip
-    """Best split (gain, feature, last bin going left, default-left) of each node in ``nodes`` from its histogram."""
+              out_gl, out_hl, n_threads):  # fmt: skip
+    """Best split (gain, feature, last bin going left, default-left, left child's $G_L$, $H_L$) of each node in
+    ``nodes`` from its histogram."""
     p = hist.shape[1]
     nn = len(nodes)
     f_loss = np.zeros((nn, p), dtype=np.float64)
     f_bin = np.zeros((nn, p), dtype=np.int32)
     f_dl = np.zeros((nn, p), dtype=np.bool_)
+    f_gl = np.zeros((nn, p), dtype=np.float64)
+    f_hl = np.zeros((nn, p), dtype=np.float64)
     if n_threads > 1 and nn * p * hist.shape[2] >= PARALLEL_MIN_WORK:
-        _evaluate_parallel(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl)
+        _evaluate_parallel(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl, f_gl,
+                           f_hl)  # fmt: skip
     else:
         for f in range(p):
             if feat_ok[f]:
-                _evaluate_feature(hist, n_bins[f], f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl)
+                _evaluate_feature(hist, n_bins[f], f, nodes, node_g, node_h, lam, alpha, mcw, f_loss, f_bin, f_dl,
+                                  f_gl, f_hl)  # fmt: skip
     for t in range(nn):
         bl = 0.0
         bf = -1
@@ -447,76 +503,61 @@ def _evaluate(hist, n_bins, feat_ok, nodes, node_g, node_h, lam, alpha, mcw, out
         out_feat[t] = bf
         out_bin[t] = f_bin[t, bf] if bf >= 0 else 0
         out_dl[t] = f_dl[t, bf] if bf >= 0 else False
+        out_gl[t] = f_gl[t, bf] if bf >= 0 else 0.0
+        out_hl[t] = f_hl[t, bf] if bf >= 0 else 0.0
 
 
 @njit(cache=True, nogil=True)
-def _partition(rows, buf, codes, f, a, b, split_bin, dl, gh, sums):
+def _partition(rows, buf, codes, f, a, b, split_bin, dl):
     """Stable in-place partition of ``rows[a:b]``: rows with code in 1..split_bin (or missing and ``dl``) first.
 
-    ``buf[a:b]`` is scratch.  The children's $(G, H)$ are summed on the way, in the rows' order (``sums`` gets
-    $G_L, H_L, G_R, H_R$).  Returns the first index of the right child."""
-    nl = 0
-    nr = 0
-    gl = 0.0
-    hl = 0.0
-    gr = 0.0
-    hr = 0.0
-    for k in range(a, b):  # branch-free: the row is written to both places and only one cursor moves
+    ``buf[a:b]`` is scratch.  Returns the first index of the right child."""
+    nl = uint64(a)
+    nr = uint64(a)
+    uf = uint64(f)
+    for k in range(uint64(a), uint64(b)):  # branch-free: the row is written to both places and only one cursor moves
         i = rows[k]
-        c = codes[i, f]
-        go_left = (c <= split_bin) if c != 0 else dl
-        gi = gh[i, 0]
-        hi = gh[i, 1]
-        rows[a + nl] = i
-        buf[a + nr] = i
-        left_ = np.int64(go_left)
-        nl += left_
-        nr += 1 - left_
-        gl += gi * left_
-        hl += hi * left_
-        gr += gi * (1 - left_)
-        hr += hi * (1 - left_)
-    for k in range(nr):
-        rows[a + nl + k] = buf[a + k]
-    sums[0] = gl
-    sums[1] = hl
-    sums[2] = gr
-    sums[3] = hr
-    return a + nl
+        c = codes[uint64(i), uf]
+        go_left = uint64((c <= split_bin) if c != 0 else dl)
+        rows[nl] = i
+        buf[nr] = i
+        nl += go_left
+        nr += uint64(1) - go_left
+    mid = nl
+    for k in range(uint64(a), nr):
+        rows[nl] = buf[k]
+        nl += uint64(1)
+    return np.int64(mid)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _partition_nodes_parallel(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start, seg_end,
-                              gh, mids, sums):  # fmt: skip
-    for t in prange(n_front):
-        nid = frontier[t]
-        mids[t] = _partition(rows, buf, codes, split_feat[nid], seg_start[nid], seg_end[nid], split_bin[nid],
-                             split_dl[nid], gh, sums[t])  # fmt: skip
+def _partition_nodes_parallel(rows, buf, codes, frontier, split_feat, split_bin, split_dl, seg_start, seg_end, mids,
+                              order, ptr):  # fmt: skip
+    for w in prange(ptr.shape[0] - 1):
+        for q in range(ptr[w], ptr[w + 1]):
+            t = order[q]
+            nid = frontier[t]
+            mids[t] = _partition(rows, buf, codes, split_feat[nid], seg_start[nid], seg_end[nid], split_bin[nid],
+                                 split_dl[nid])  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
-def _partition_nodes(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start, seg_end, gh,
-                     mids, sums, n_threads):  # fmt: skip
-    """Partition every frontier node's segment (in parallel when there are several nodes and enough rows: the
-    segments are disjoint)."""
-    work = 0
+def _partition_nodes(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start, seg_end, mids,
+                     n_threads):  # fmt: skip
+    """Partition every frontier node's segment (in parallel, nodes balanced over the threads by size, when there are
+    several nodes and enough rows: the segments are disjoint)."""
+    cost = np.empty(n_front)
     for t in range(n_front):
-        work += seg_end[frontier[t]] - seg_start[frontier[t]]
-    if n_threads > 1 and n_front > 1 and work >= PARALLEL_MIN_WORK:
-        _partition_nodes_parallel(rows, buf, codes, frontier, n_front, split_feat, split_bin, split_dl, seg_start,
-                                  seg_end, gh, mids, sums)  # fmt: skip
+        cost[t] = seg_end[frontier[t]] - seg_start[frontier[t]] + 64.0
+    if n_threads > 1 and n_front > 1 and cost.sum() >= PARALLEL_MIN_WORK:
+        order, ptr = lpt_schedule(cost, n_threads)
+        _partition_nodes_parallel(rows, buf, codes, frontier, split_feat, split_bin, split_dl, seg_start, seg_end, mids,
+                                  order, ptr)  # fmt: skip
     else:
         for t in range(n_front):
             nid = frontier[t]
             mids[t] = _partition(rows, buf, codes, split_feat[nid], seg_start[nid], seg_end[nid], split_bin[nid],
-                                 split_dl[nid], gh, sums[t])  # fmt: skip
-
-
-@njit(cache=True, nogil=True)
-def _n_feature_blocks(n_feats: int, n_nodes: int, n_threads: int) -> int:
-    """Feature blocks per node so that every thread has a task (one block: each row read once)."""
-    want = (n_threads + n_nodes - 1) // n_nodes
-    return max(1, min(n_feats, want))
+                                 split_dl[nid])  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -554,15 +595,18 @@ def grow_hist(
     c_feat = np.full(cap, -1, dtype=np.int32)
     c_bin = np.zeros(cap, dtype=np.int32)
     c_dl = np.zeros(cap, dtype=np.bool_)
+    c_gl = np.zeros(cap)  # the candidate's left child's G_L, H_L
+    c_hl = np.zeros(cap)
     is_open = np.zeros(cap, dtype=np.bool_)
     t_loss = np.zeros(cap)
     t_feat = np.zeros(cap, dtype=np.int32)
     t_bin = np.zeros(cap, dtype=np.int32)
     t_dl = np.zeros(cap, dtype=np.bool_)
+    t_gl = np.zeros(cap)
+    t_hl = np.zeros(cap)
     buf = np.empty(rows.shape[0], dtype=rows.dtype)
     frontier = np.zeros(cap, dtype=np.int32)
     mids = np.zeros(cap, dtype=np.int64)
-    sums = np.zeros((cap, 4))
     m = rows.shape[0]
     for k in range(m):
         sum_g[0] += gh[rows[k], 0]
@@ -574,8 +618,16 @@ def grow_hist(
     root = np.zeros(1, dtype=np.int32)
     none = np.full(1, -1, dtype=np.int32)
     _build_histograms(hist, codes, gh, feats, n_threads, root, none, none, seg_start, seg_end, rows)
-    _evaluate(hist, n_bins, level_mask[0], root, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl, n_threads)
-    c_loss[0], c_feat[0], c_bin[0], c_dl[0] = t_loss[0], t_feat[0], t_bin[0], t_dl[0]
+    _evaluate(hist, n_bins, level_mask[0], root, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl, t_gl, t_hl,
+              n_threads)  # fmt: skip
+    c_loss[0], c_feat[0], c_bin[0], c_dl[0], c_gl[0], c_hl[0] = (
+        t_loss[0],
+        t_feat[0],
+        t_bin[0],
+        t_dl[0],
+        t_gl[0],
+        t_hl[0],
+    )
     is_open[0] = True
     while True:
         n_front = 0  # the nodes to split in this round
@@ -605,8 +657,7 @@ def grow_hist(
                         n_front += 1
             if n_front == 0:
                 continue
-        _partition_nodes(rows, buf, codes, frontier, n_front, c_feat, c_bin, c_dl, seg_start, seg_end, gh, mids, sums,
-                         n_threads)  # fmt: skip
+        _partition_nodes(rows, buf, codes, frontier, n_front, c_feat, c_bin, c_dl, seg_start, seg_end, mids, n_threads)
         build = np.empty(n_front, dtype=np.int32)
         par = np.empty(n_front, dtype=np.int32)
         sib = np.empty(n_front, dtype=np.int32)
@@ -634,7 +685,8 @@ def grow_hist(
             seg_end[lft] = mid
             seg_start[rgt] = mid
             seg_end[rgt] = seg_end[nid]
-            sum_g[lft], cover[lft], sum_g[rgt], cover[rgt] = sums[t, 0], sums[t, 1], sums[t, 2], sums[t, 3]
+            sum_g[lft], cover[lft] = c_gl[nid], c_hl[nid]
+            sum_g[rgt], cover[rgt] = sum_g[nid] - c_gl[nid], cover[nid] - c_hl[nid]
             for child in (lft, rgt):
                 depth[child] = depth[nid] + 1
                 weight[child] = node_weight(sum_g[child], cover[child], lam, alpha, mcw)
@@ -650,10 +702,12 @@ def grow_hist(
             continue  # the children stay leaves
         _build_histograms(hist, codes, gh, feats, n_threads, build, par, sib, seg_start, seg_end, rows)
         mask = level_mask[min(d_child, depth_cap - 1)]
-        _evaluate(hist, n_bins, mask, kids, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl, n_threads)
+        _evaluate(hist, n_bins, mask, kids, sum_g, cover, lam, alpha, mcw, t_loss, t_feat, t_bin, t_dl, t_gl, t_hl,
+                  n_threads)  # fmt: skip
         for t in range(2 * n_front):
             nid = kids[t]
             c_loss[nid], c_feat[nid], c_bin[nid], c_dl[nid] = t_loss[t], t_feat[t], t_bin[t], t_dl[t]
+            c_gl[nid], c_hl[nid] = t_gl[t], t_hl[t]
             is_open[nid] = True
     for nid in range(n_nodes):
         if feature[nid] < 0:
