@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 import numpy as np
-from numba import njit, types
+from numba import njit, types, uint64
 from numba.extending import intrinsic
 
 GINI = 0
@@ -340,10 +340,10 @@ def _best_split(
         kmax = np.uint32(0)
         u_first = col[rows[start]]
         varying = np.uint32(0)  # bits in which some key differs from the first one
-        for q in range(n):
-            i = rows[start + q]
+        for q in range(uint64(start), uint64(start + n)):  # unsigned indices: no wrap-around test per gather
+            i = uint64(rows[q])
             u = col[i]
-            keys[q] = (np.uint64(u) << _SHIFT32) | np.uint64(i)
+            keys[q - uint64(start)] = (np.uint64(u) << _SHIFT32) | i
             kmin = min(kmin, u)
             kmax = max(kmax, u)
             varying |= u ^ u_first
@@ -609,12 +609,13 @@ def forest_mean_value(
     n_trees, n_out = roots.shape[0], value.shape[1]
     x = X.reshape(n * p)
     out = np.zeros((n, n_out), dtype=np.float64)
-    node = np.empty(ROWS_IN_STEP, dtype=np.int64)
+    node = np.empty(ROWS_IN_STEP, dtype=np.uint64)  # unsigned indices: no wrap-around test per load
+    up = uint64(p)
     for b in range(n_trees):  # tree by tree, so one tree's top nodes stay in cache while all rows pass through it
         for i0 in range(0, n, ROWS_IN_STEP):
             m = min(ROWS_IN_STEP, n - i0)
             for j in range(m):
-                node[j] = roots[b]
+                node[j] = uint64(roots[b])
             moving = m
             while moving > 0:
                 moving = 0
@@ -622,8 +623,9 @@ def forest_mean_value(
                     t = node[j]
                     f = feature[t]
                     if f >= 0:
-                        go_right = x[(i0 + j) * p + f] > threshold[t]
-                        node[j] = t + 1 + go_right * (right[t] - t - 1)  # branch-free: left child is t + 1
+                        go_right = uint64(x[uint64(i0 + j) * up + uint64(f)] > threshold[t])
+                        # branch-free: the left child is t + 1
+                        node[j] = t + uint64(1) + go_right * (uint64(right[t]) - t - uint64(1))
                         moving += 1
             for j in range(m):
                 for k in range(n_out):

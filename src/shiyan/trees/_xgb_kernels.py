@@ -732,14 +732,15 @@ def predict_forest(X, feature, threshold, left, default_left, value, offset, tre
     """
     n, p = X.shape
     x = X.reshape(n * p)
+    up = uint64(p)
     n_trees = offset.shape[0] - 1
     n_blocks = (n + ROWS_IN_STEP - 1) // ROWS_IN_STEP
     for blk in prange(n_blocks):
         i0 = blk * ROWS_IN_STEP
         m = min(ROWS_IN_STEP, n - i0)
-        node = np.empty(ROWS_IN_STEP, dtype=np.int64)
+        node = np.empty(ROWS_IN_STEP, dtype=np.uint64)
         for t in range(n_trees):
-            base = offset[t]
+            base = uint64(offset[t])
             for j in range(m):
                 node[j] = base
             moving = m
@@ -749,11 +750,11 @@ def predict_forest(X, feature, threshold, left, default_left, value, offset, tre
                     nd = node[j]
                     f = feature[nd]
                     if f >= 0:
-                        v = x[(i0 + j) * p + f]
-                        go_right = np.int64(not v < threshold[nd])
+                        v = x[uint64(i0 + j) * up + uint64(f)]
+                        go_right = uint64(not v < threshold[nd])
                         if v != v:  # NaN
-                            go_right = np.int64(not default_left[nd])
-                        node[j] = base + left[nd] + go_right
+                            go_right = uint64(not default_left[nd])
+                        node[j] = base + uint64(left[nd]) + go_right
                         moving += 1
             k = tree_class[t]
             for j in range(m):
@@ -767,8 +768,8 @@ def add_leaf_values(margin_col, rows, seg_start, seg_end, feature, weight):
     for nid in prange(n_nodes):
         if feature[nid] < 0:
             v = weight[nid]
-            for k in range(seg_start[nid], seg_end[nid]):
-                margin_col[rows[k]] += v
+            for k in range(uint64(seg_start[nid]), uint64(seg_end[nid])):
+                margin_col[uint64(rows[k])] += v
 
 
 # ----------------------------------------------------------------------------------------------------------------------
