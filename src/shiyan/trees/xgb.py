@@ -288,16 +288,18 @@ class _XGBBase(BaseEstimator):
         best_score, best_iter, stale = math.inf, 0, 0
         eval_margin = [np.repeat(base_margin[:, None], Xe.shape[0], axis=1) for Xe, _, _ in eval_sets]
         n_col_tree = max(1, int(prm["colsample_bytree"] * p))
+        every_row = np.ones(n, dtype=np.bool_)
+        all_rows = np.arange(n, dtype=np.int32)
+        gh = np.empty((n, 2))  # hist: a row's (g, h) in float64, side by side (read together)
         for it in range(prm["n_estimators"]):
             if objective == "multi:softprob":
                 K.grad_softmax(margin, y32, w32, g32, h32)
             else:
                 grad(margin[0], y32, w32, g32[0], h32[0])
-            g, h = g32.astype(np.float64), h32.astype(np.float64)
             if prm["subsample"] < 1.0:
                 active = rng.random(n) < prm["subsample"]
             else:
-                active = np.ones(n, dtype=np.bool_)
+                active = every_row
             for k in range(n_groups):
                 tree_mask = np.zeros(p, dtype=np.bool_)
                 tree_mask[rng.permutation(p)[:n_col_tree] if n_col_tree < p else slice(None)] = True
@@ -309,13 +311,14 @@ class _XGBBase(BaseEstimator):
                         level_mask[d] = False
                         level_mask[d, rng.permutation(allowed)[:n_lvl]] = True
                 if exact:
-                    arrays = K.grow_exact(Xc, order, col_ptr, col_dense, g[k], h[k], active, level_mask,
+                    g, h = g32[k].astype(np.float64), h32[k].astype(np.float64)
+                    arrays = K.grow_exact(Xc, order, col_ptr, col_dense, g, h, active, level_mask,
                                           prm["lam"], prm["alpha"], prm["mcw"], prm["max_depth"], eta)  # fmt: skip
                     tree = XGBTree(*arrays)
                     seg = None
                 else:
-                    rows = np.flatnonzero(active).astype(np.int32)
-                    gh = np.stack((g[k], h[k]), axis=1)  # (n, 2): a row's pair read together
+                    rows = all_rows.copy() if active is every_row else np.flatnonzero(active).astype(np.int32)
+                    K.pack_gradient_pairs(g32[k], h32[k], gh)
                     *arrays, s0, s1 = K.grow_hist(codes, n_bins, cuts, cut_ptr, gh, rows, tree_mask, level_mask,
                                                   prm["lam"], prm["alpha"], prm["mcw"], prm["max_depth"],
                                                   prm["max_leaves"], lossguide, eta, hist,
