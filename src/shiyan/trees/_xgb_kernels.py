@@ -383,15 +383,16 @@ def _build_histograms_parallel(hist, codes, gh, feats, n_blocks, build, subtract
 def _build_histograms(hist, codes, gh, feats, n_threads, build, subtract_from, sibling_of, seg_start, seg_end, rows):
     """For every node in ``build``: its histogram from its rows; then each sibling's as parent minus it.
 
-    With several threads and enough rows the work is split into (node, block of features) tasks, balanced over the
-    threads by their row counts (``lpt_schedule``); a small level runs on the calling thread, where waking the other
-    threads would cost more than it saves."""
+    With several threads and enough rows the work is split into tasks balanced over the threads by their row counts
+    (``lpt_schedule``): one per node when there are at least two nodes per thread, else (node, block of features)
+    tasks, each of which reads the node's rows and gradient pairs again.  A small level runs on the calling thread,
+    where waking the other threads would cost more than it saves."""
     n_feats = feats.shape[0]
     work = 0
     for t in range(len(build)):
         work += seg_end[build[t]] - seg_start[build[t]]
     if n_threads > 1 and work * n_feats >= PARALLEL_MIN_WORK:
-        n_blocks = min(n_feats, n_threads)
+        n_blocks = 1 if len(build) >= 2 * n_threads else min(n_feats, n_threads)
         cost = np.empty(len(build) * n_blocks)
         for task in range(cost.shape[0]):
             t = task // n_blocks
