@@ -10,8 +10,6 @@ import torch
 
 from shiyan.maths import directional as dd
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-
 POINT = np.array([1.0, 2.0])
 
 
