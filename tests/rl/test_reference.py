@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from shiyan.rl.reference import evaluate_on, learning_curve, model_policy, monitor_episodes, side_by_side
+from shiyan.rl.reference import (
+    evaluate_on,
+    learning_curve,
+    model_policy,
+    models_mean_returns,
+    monitor_episodes,
+    side_by_side,
+)
 
 
 def test_learning_curve_is_the_mean_of_the_last_window_finished():
@@ -53,6 +60,13 @@ def test_evaluate_on_scores_a_predict_model_like_any_policy():
     assert np.all(by_model < 30)  # pushing left all the time topples the pole quickly
     with pytest.raises(ValueError, match="n_episodes"):
         evaluate_on("CartPole-v1", 0, 0, model_policy(AlwaysLeft()))
+    # several models, each on its own evaluation seed
+    means = models_mean_returns("CartPole-v1", 3, [7, 8], [AlwaysLeft(), AlwaysLeft()])
+    assert means.shape == (2,)
+    assert means[0] == by_model.mean()
+    assert means[1] == evaluate_on("CartPole-v1", 3, 8, model_policy(AlwaysLeft())).mean()
+    with pytest.raises(ValueError, match="eval_seeds"):
+        models_mean_returns("CartPole-v1", 3, [7], [AlwaysLeft(), AlwaysLeft()])
 
 
 def test_side_by_side_interleaves_and_alternates_the_order():

@@ -40,6 +40,16 @@ def model_policy(model) -> Callable:
     return lambda obs: (model.predict(obs.numpy(), deterministic=True)[0], {})
 
 
+def models_mean_returns(env_id: str, n_episodes: int, eval_seeds: list[int], models: list) -> np.ndarray:
+    """Mean greedy return of each trained SB3 model, model ``k`` on the episodes seeded by ``eval_seeds[k]``
+    (:func:`evaluate_on` with :func:`model_policy`), shape (len(models),)."""
+    if len(eval_seeds) != len(models):
+        raise ValueError(f"eval_seeds and models must have one length; got {len(eval_seeds)}, {len(models)}")
+    return np.array(
+        [evaluate_on(env_id, n_episodes, s, model_policy(m)).mean() for s, m in zip(eval_seeds, models, strict=True)]
+    )
+
+
 def monitor_episodes(venv, n_envs: int) -> tuple[np.ndarray, np.ndarray]:
     """(end steps, returns) of every episode recorded by the ``Monitor`` wrappers of an SB3 vector env,
     sorted by end step. The copies step in lock step, so copy i's episode ending at its own k-th step ended

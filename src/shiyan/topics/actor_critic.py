@@ -19,9 +19,8 @@ from shiyan.rl.gridworld import GridWorld
 from shiyan.rl.plotting import draw_grid, plot_band
 from shiyan.rl.reference import (
     bench_rows,
-    evaluate_on,
     learning_curve,
-    model_policy,
+    models_mean_returns,
     monitor_episodes,
     seed_stats,
     side_by_side,
@@ -309,12 +308,7 @@ def _a2c_part(cfg: Config, ctx: RunContext, res: Result) -> None:
     )
     rows = [["ours (shiyan.rl.actor_critic.train_a2c)", *seed_stats(ours_eval), float(runs.wall[0].mean())]]
     if cfg.compare_sb3:
-        sb3_eval = np.array(
-            [
-                evaluate_on("CartPole-v1", cfg.eval_episodes, 10_000 + s, model_policy(m)).mean()
-                for s, m in zip(seeds, runs.reference)
-            ]
-        )
+        sb3_eval = models_mean_returns("CartPole-v1", cfg.eval_episodes, [10_000 + s for s in seeds], runs.reference)
         curves["SB3 A2C"] = np.array(
             [learning_curve(*monitor_episodes(m.get_env(), acfg.n_envs), grid, 20) for m in runs.reference]
         )
@@ -374,12 +368,7 @@ def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
                 for s, m in zip(seeds, runs.ours)
             ]
         )
-        ref_ret = np.array(
-            [
-                evaluate_on("CartPole-v1", cfg.eval_episodes, 10_000 + s, model_policy(m)).mean()
-                for s, m in zip(seeds, runs.reference)
-            ]
-        )
+        ref_ret = models_mean_returns("CartPole-v1", cfg.eval_episodes, [10_000 + s for s in seeds], runs.reference)
     label = f"A2C on CartPole-v1, {cfg.bench_steps:,} steps (8 copies, 5-step rollouts)"
     ref_name = f"stable_baselines3.A2C, default hyperparameters, {cfg.threads} torch thread(s)"
     return bench_rows(label, runs, ours_ret, ref_ret, ref_name, cfg.bench_steps)

@@ -17,7 +17,7 @@ from shiyan.rl import ddpg
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
 from shiyan.rl.plotting import plot_band
-from shiyan.rl.reference import bench_rows, evaluate_on, learning_curve, model_policy, side_by_side
+from shiyan.rl.reference import bench_rows, evaluate_on, learning_curve, model_policy, models_mean_returns, side_by_side
 
 META = TopicMeta(
     slug="ddpg",
@@ -442,7 +442,7 @@ def _compare(cfg: Config, ctx: RunContext, st: _Setting) -> list[BenchRow]:
             ours_ret = [
                 evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, _actor_policy(o.actor)).mean() for o in runs.ours
             ]
-        ref_ret = [evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, model_policy(m)).mean() for m in runs.reference]
+        ref_ret = models_mean_returns(st.env_id, cfg.eval_episodes, [eval_seed] * len(seeds), runs.reference)
     what = f"DDPG, {st.total} steps of {st.env_id} ({st.starts} random), nets {list(st.hidden)}, batch {st.batch}"
     return bench_rows(what, runs, np.array(ours_ret), np.array(ref_ret), "stable_baselines3.DDPG.learn", st.total)
 

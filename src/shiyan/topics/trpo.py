@@ -17,7 +17,15 @@ from shiyan.rl import trpo
 from shiyan.rl.collect import evaluate
 from shiyan.rl.envs import make_vec_env
 from shiyan.rl.plotting import plot_band
-from shiyan.rl.reference import bench_rows, evaluate_on, learning_curve, model_policy, monitor_episodes, side_by_side
+from shiyan.rl.reference import (
+    bench_rows,
+    evaluate_on,
+    learning_curve,
+    model_policy,
+    models_mean_returns,
+    monitor_episodes,
+    side_by_side,
+)
 
 META = TopicMeta(
     slug="trpo",
@@ -435,7 +443,7 @@ def _compare(cfg: Config, ctx: RunContext, st: _Setting) -> list[BenchRow]:
 
         runs = side_by_side(seeds, ours, reference)
         ours_ret = [_eval_ours(st.env_id, o.policy, cfg.eval_episodes, eval_seed) for o in runs.ours]
-        ref_ret = [evaluate_on(st.env_id, cfg.eval_episodes, eval_seed, model_policy(m)).mean() for m in runs.reference]
+        ref_ret = models_mean_returns(st.env_id, cfg.eval_episodes, [eval_seed] * len(seeds), runs.reference)
     what = f"TRPO, {tcfg.total_steps} steps of {st.env_id} ({cfg.n_envs} copies), nets {list(st.hidden)}"
     return bench_rows(what, runs, np.array(ours_ret), np.array(ref_ret), "sb3_contrib.TRPO.learn", tcfg.total_steps)
 

@@ -18,9 +18,8 @@ from shiyan.rl.gridworld import GridWorld
 from shiyan.rl.plotting import draw_grid, plot_band
 from shiyan.rl.reference import (
     bench_rows,
-    evaluate_on,
     learning_curve,
-    model_policy,
+    models_mean_returns,
     monitor_episodes,
     seed_stats,
     side_by_side,
@@ -360,12 +359,7 @@ def _dqn_part(cfg: Config, ctx: RunContext, res: Result) -> None:
     rows = [["ours (shiyan.rl.dqn)", *seed_stats(ours_eval), float(runs.wall[0].mean())]]
     curves = {"ours": ours_curves}
     if cfg.compare_sb3:
-        sb3_eval = np.array(
-            [
-                evaluate_on("CartPole-v1", cfg.eval_episodes, 10_000 + s, model_policy(m)).mean()
-                for s, m in zip(seeds, runs.reference)
-            ]
-        )
+        sb3_eval = models_mean_returns("CartPole-v1", cfg.eval_episodes, [10_000 + s for s in seeds], runs.reference)
         curves["SB3 DQN"] = np.array(
             [learning_curve(*monitor_episodes(m.get_env(), dcfg.n_envs), grid, 10) for m in runs.reference]
         )
@@ -424,12 +418,7 @@ def bench(cfg: Config, ctx: RunContext) -> list[BenchRow]:
         ours_ret = np.array(
             [evaluate_q("CartPole-v1", q, cfg.eval_episodes, 10_000 + s).mean() for s, q in zip(seeds, runs.ours)]
         )
-        ref_ret = np.array(
-            [
-                evaluate_on("CartPole-v1", cfg.eval_episodes, 10_000 + s, model_policy(m)).mean()
-                for s, m in zip(seeds, runs.reference)
-            ]
-        )
+        ref_ret = models_mean_returns("CartPole-v1", cfg.eval_episodes, [10_000 + s for s in seeds], runs.reference)
     label = (
         f"DQN on CartPole-v1, {cfg.bench_steps:,} steps ({dcfg.gradient_steps} gradient steps per "
         f"{dcfg.train_freq * dcfg.n_envs} environment steps)"
