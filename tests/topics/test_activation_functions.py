@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shiyan.core import Store
 from topics.contract import check_config_contract, check_post, run_quick_bench, run_quick_profile
 
 SLUG = "activation-functions"
 FIGURES = {"activations", "gradient-flow", "ffn-comparison"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("activation_functions-results"))
 
 
 def test_quick_profile_passes(store):

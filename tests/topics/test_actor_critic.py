@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from shiyan.core import ConfigError, Store
+from shiyan.core import ConfigError
 from shiyan.topics import get_topic
 from topics.contract import check_config_contract, check_post, run_quick_bench, run_quick_profile
 
 SLUG = "actor-critic"
 FIGURES = {"grid-actor-critic", "a2c-curves"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("actor-critic-results"))
 
 
 def test_quick_profile_passes(store):

@@ -6,17 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shiyan.core import Store
 from topics.contract import check_config_contract, check_post, run_quick_bench, run_quick_profile
 
 SLUG = "adaboost"
 FIGURES = {"error-bound", "alpha-vs-error"}
 POSTS = Path(__file__).resolve().parents[2] / "docs" / "posts"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("adaboost-results"))
 
 
 def test_quick_profile_passes(store):

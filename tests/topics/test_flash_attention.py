@@ -9,18 +9,13 @@ import pytest
 import torch
 
 from shiyan.attention import flash_attention, naive_attention
-from shiyan.core import ConfigError, Store, field_docs
+from shiyan.core import ConfigError, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
 from topics.contract import check_post, run_quick_profile
 
 SLUG = "flash-attention"
 FIGURES = {"memory-vs-n", "cost-vs-n", "lm-curves"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("flash_attention-results"))
 
 
 def test_quick_profile_passes(store):

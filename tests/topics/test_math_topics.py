@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shiyan.core import ConfigError, Store, field_docs
+from shiyan.core import ConfigError, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
 
@@ -21,11 +21,6 @@ FIGURES = {
     "directional-derivative": {"gradient-field", "angle-sweep", "fd-error"},
 }
 POSTS = Path(__file__).resolve().parents[2] / "docs" / "posts"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("math-results"))
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,13 @@ import math
 import pytest
 import torch
 
-from shiyan.core import ConfigError, Store, field_docs
+from shiyan.core import ConfigError, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
 from topics.contract import check_post, run_quick_profile
 
 SLUG = "rnn-lstm-gru"
 FIGURES = {"gradient-through-time", "bpc-vs-seconds"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("rnn-results"))
 
 
 def test_quick_profile_passes(store):

@@ -7,17 +7,12 @@ import math
 
 import pytest
 
-from shiyan.core import ConfigError, Store, field_docs
+from shiyan.core import ConfigError, field_docs
 from shiyan.topics import get_topic
 from topics.contract import check_post, run_quick_bench, run_quick_profile
 
 SLUG = "sparse-attention"
 FIGURES = {"patterns", "cost-vs-density", "lm-curves"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("sparse_attention-results"))
 
 
 def test_quick_profile_passes(store):

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from shiyan.core import ConfigError, Store, field_docs
+from shiyan.core import ConfigError, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.data.text import char_corpus
 from shiyan.topics import get_topic
@@ -17,11 +17,6 @@ from topics.contract import check_post, run_quick_profile
 
 SLUG = "transformer"
 FIGURES = {"heldout-curves"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("transformer-results"))
 
 
 def test_quick_profile_passes(store):

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from shiyan.core import ConfigError, Store
+from shiyan.core import ConfigError
 from shiyan.topics import get_topic
 from topics.contract import check_config_contract, check_post, run_quick_bench, run_quick_profile
 
 SLUG = "value-approximation"
 FIGURES = {"feature-order", "value-maps", "dqn-curves"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("value-approximation-results"))
 
 
 def test_quick_profile_passes(store):

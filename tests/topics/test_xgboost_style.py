@@ -7,18 +7,13 @@ import math
 
 import pytest
 
-from shiyan.core import ConfigError, Store, field_docs
+from shiyan.core import ConfigError, field_docs
 from shiyan.core.runner import build_config, execute
 from shiyan.topics import get_topic
 from topics.contract import check_post, run_quick_profile
 
 SLUG = "xgboost"
 FIGURES = {"convergence", "missing"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("xgboost-results"))
 
 
 def test_quick_profile_passes(store):
