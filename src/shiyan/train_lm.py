@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if rank == 0:
             atomic_write_bytes(args.out / "summary.json", json.dumps(summary, indent=2).encode())
             print(json.dumps(summary))
+        if launched:  # leave together: tearing gloo down while a peer still writes can abort it
+            torch.distributed.barrier()
         return summary
     finally:
         if launched:
