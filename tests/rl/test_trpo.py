@@ -262,3 +262,101 @@ def test_categorical_sampling_by_inversion_matches_softmax_frequencies():
     torch.testing.assert_close(freq, torch.softmax(logits.double(), dim=-1), atol=0.012, rtol=0)
     peaked = torch.tensor([[-1e4, -1e4, 50.0], [50.0, -1e4, -1e4]])
     assert CategoricalPolicy.sample((peaked.repeat(500, 1),), _gen(6)).reshape(500, 2).tolist() == [[2, 0]] * 500
+
+
+# -- the same step as sb3-contrib --------------------------------------------------------------------
+class _ToyControl:
+    """A tiny continuous-control task with three action dimensions: reward $-\\|a - W s\\|^2$ for a fixed W."""
+
+    def __new__(cls):
+        import gymnasium as gym
+
+        class Env(gym.Env):
+            observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+            action_space = gym.spaces.Box(-2.0, 2.0, (3,), np.float32)
+            w = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                self.t, self.s = 0, self.np_random.uniform(-1, 1, 4).astype(np.float32)
+                return self.s, {}
+
+            def step(self, action):
+                reward = -float(np.sum((np.asarray(action) - self.w @ self.s) ** 2))
+                self.t += 1
+                self.s = self.np_random.uniform(-1, 1, 4).astype(np.float32)
+                return self.s, reward, False, self.t >= 16, {}
+
+        return Env()
+
+
+def _sb3_one_update(region: dict[str, float]):
+    """sb3-contrib's policy before and after one TRPO update, and the rollout it was computed on."""
+    import copy
+
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    model = sb3_contrib.TRPO(
+        "MlpPolicy",
+        _ToyControl(),
+        n_steps=96,
+        batch_size=96,
+        cg_max_steps=15,
+        n_critic_updates=1,
+        policy_kwargs={"net_arch": [8, 8]},
+        seed=0,
+        device="cpu",
+        **region,
+    )
+    before = copy.deepcopy(model.policy.state_dict())
+    with torch.random.fork_rng():
+        model.learn(total_timesteps=96)
+    buf = model.rollout_buffer
+    obs, actions, adv = (
+        torch.as_tensor(a, dtype=torch.float32) for a in (buf.observations, buf.actions, buf.advantages)
+    )
+    return before, model.policy.state_dict(), (obs.reshape(-1, 4), actions.reshape(-1, 3), adv.reshape(-1))
+
+
+def _ours_from(state: dict[str, torch.Tensor]) -> GaussianPolicy:
+    policy = GaussianPolicy(4, 3, (8, 8), _gen())
+    names = ["mlp_extractor.policy_net.0", "mlp_extractor.policy_net.2", "action_net"]
+    with torch.no_grad():
+        for layer, name in zip((policy.net[0], policy.net[2], policy.net[4]), names, strict=True):
+            layer.weight.copy_(state[f"{name}.weight"])
+            layer.bias.copy_(state[f"{name}.bias"])
+        policy.log_std.copy_(state["log_std"])
+    return policy
+
+
+@pytest.mark.parametrize("translate", [True, False])
+def test_step_equals_sb3_contrib_with_its_kl_averaged_over_action_dimensions(translate):
+    """sb3-contrib's KL of a diagonal Gaussian is a mean over action dimensions too: with target_kl and
+    cg_damping divided by d (``sb3_trpo_trust_region``) its update is ours; passed as they are it is not."""
+    from shiyan.rl.reference import sb3_trpo_trust_region
+
+    space = _ToyControl().action_space
+    region = sb3_trpo_trust_region(0.01, 0.1, space) if translate else {"target_kl": 0.01, "cg_damping": 0.1}
+    before, after, (obs, actions, adv) = _sb3_one_update(region)
+    ours = _ours_from(before)
+    trpo_update(ours, obs, actions, (adv - adv.mean()) / (adv.std() + 1e-8), max_kl=0.01, cg_iters=15, damping=0.1)
+    step_ours = flat_params(ours) - flat_params(_ours_from(before))
+    step_sb3 = flat_params(_ours_from(after)) - flat_params(_ours_from(before))
+    gap = float((step_ours - step_sb3).norm() / step_sb3.norm())
+    if translate:
+        assert gap < 1e-4, gap  # sb3-contrib starts CG at 1e-4 noise instead of 0: measured 9e-7
+    else:
+        assert gap > 0.2, gap  # 3x the trust region, 3x the relative damping: measured 0.34
+
+
+def test_sb3_trust_region_divides_by_the_action_dimensions():
+    import gymnasium as gym
+
+    from shiyan.rl.reference import sb3_trpo_trust_region
+
+    box = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
+    assert sb3_trpo_trust_region(0.01, 0.1, box) == pytest.approx({"target_kl": 0.01 / 6, "cg_damping": 0.1 / 6})
+    assert sb3_trpo_trust_region(0.02, 0.1, gym.spaces.Discrete(3)) == {"target_kl": 0.02, "cg_damping": 0.1}
+    with pytest.raises(TypeError, match="action_space"):
+        sb3_trpo_trust_region(0.01, 0.1, 6)
+    with pytest.raises(ValueError, match="max_kl"):
+        sb3_trpo_trust_region(0.0, 0.1, box)

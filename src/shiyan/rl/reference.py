@@ -50,6 +50,27 @@ def models_mean_returns(env_id: str, n_episodes: int, eval_seeds: list[int], mod
     )
 
 
+def sb3_trpo_trust_region(max_kl: float, damping: float, action_space) -> dict[str, float]:
+    r"""sb3-contrib ``TRPO`` arguments (``target_kl``, ``cg_damping``) for the step :func:`shiyan.rl.trpo.trpo_update`
+    takes with trust region ``max_kl`` $= \delta$ and damping ``damping`` $= \lambda$.
+
+    For a diagonal Gaussian policy sb3-contrib averages the per-dimension KL over the $d$ action dimensions
+    as well as over the states (``kl_divergence(...)`` has shape (B, d) there, and ``.mean()`` takes both),
+    so its constraint is $\bar D_\text{KL} / d \le \delta'$ and its Fisher matrix is $F / d$. With
+    $\delta' = \delta / d$ and $\lambda' = \lambda / d$ its step is ours exactly:
+    $(F/d + \lambda I/d)^{-1} g = d\,(F + \lambda I)^{-1} g$, rescaled to $\frac12 d^\top (F/d + \lambda I/d) d = \delta / d$, is
+    the same vector, and the line search accepts the same points. A discrete action space has $d = 1$.
+    (Called with its defaults on HalfCheetah-v5, $d = 6$, sb3-contrib's ``target_kl=0.01`` is a trust region
+    of 0.06 in the KL of the paper.)"""
+    shape = getattr(action_space, "shape", None)
+    if shape is None:
+        raise TypeError(f"action_space must be a gymnasium space; got {type(action_space).__name__}")
+    if max_kl <= 0 or damping < 0:
+        raise ValueError(f"max_kl must be positive and damping non-negative; got {max_kl}, {damping}")
+    d = int(np.prod(shape)) if hasattr(action_space, "low") else 1  # Box: mean over dims; Discrete: a (B,) KL
+    return {"target_kl": max_kl / d, "cg_damping": damping / d}
+
+
 def monitor_episodes(venv, n_envs: int) -> tuple[np.ndarray, np.ndarray]:
     """(end steps, returns) of every episode recorded by the ``Monitor`` wrappers of an SB3 vector env,
     sorted by end step. The copies step in lock step, so copy i's episode ending at its own k-th step ended
