@@ -458,6 +458,8 @@ class TRPOConfig:
     """Points tried by the line search."""
     critic_lr: float = 1e-3
     """Adam learning rate of the critic."""
+    critic_adam_eps: float = 1e-5
+    """Adam's epsilon for the critic (SB3's actor-critic policies use 1e-5, not PyTorch's 1e-8)."""
     n_critic_updates: int = 10
     """Critic epochs per rollout."""
     batch_size: int = 128
@@ -484,8 +486,8 @@ class TRPOConfig:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
         if not 0 <= self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ValueError(f"gamma and gae_lambda must lie in [0, 1]; got {self.gamma}, {self.gae_lambda}")
-        if self.max_kl <= 0 or self.damping < 0 or self.critic_lr <= 0:
-            raise ValueError("max_kl and critic_lr must be positive and damping non-negative")
+        if self.max_kl <= 0 or self.damping < 0 or self.critic_lr <= 0 or self.critic_adam_eps <= 0:
+            raise ValueError("max_kl, critic_lr and critic_adam_eps must be positive and damping non-negative")
         if not 0 < self.shrink < 1:
             raise ValueError(f"shrink must lie in (0, 1); got {self.shrink}")
 
@@ -545,7 +547,7 @@ def train_trpo(
         (obs_dim, *cfg.hidden, 1), generator, activation=nn.Tanh, orthogonal_gain=math.sqrt(2), last_gain=1.0
     )
     # the fused kernel runs the same Adam update as the default one, with far less per-step overhead on a CPU
-    opt = torch.optim.Adam(value_net.parameters(), lr=cfg.critic_lr, fused=True)
+    opt = torch.optim.Adam(value_net.parameters(), lr=cfg.critic_lr, eps=cfg.critic_adam_eps, fused=True)
     act = _sampling_policy(policy, generator, low, high)
     obs, _ = envs.reset()
     returns, ends, updates, v_losses, step = [], [], [], [], 0
