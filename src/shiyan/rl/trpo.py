@@ -35,7 +35,10 @@ $$D_\text{KL}(p \,\|\, q) = \sum_a p_a (\log p_a - \log q_a), \qquad
 D_\text{KL}\big(\mathcal N(\mu_p, \sigma_p^2)\,\|\,\mathcal N(\mu_q, \sigma_q^2)\big) =
 \sum_i \log\frac{\sigma_{q,i}}{\sigma_{p,i}} + \frac{\sigma_{p,i}^2 + (\mu_{p,i} - \mu_{q,i})^2}{2\sigma_{q,i}^2} - \frac12$$
 
-(:func:`categorical_kl`, :func:`gaussian_kl`).
+(:func:`categorical_kl`, :func:`gaussian_kl`). The Gaussian KL is that of the joint distribution of the action
+vector, a *sum* over its $d$ dimensions, so $\delta$ bounds the change of the whole policy however many
+dimensions it has (sb3-contrib averages over the dimensions instead: see
+:func:`shiyan.rl.reference.sb3_trpo_trust_region`).
 
 **The critic** $\hat v_\phi(s)$ is regressed on the $\lambda$-returns $\hat A_t + \hat v(s_t)$ of GAE
 (:func:`shiyan.rl.advantages.gae`) by a few epochs of Adam on mini-batches (:func:`fit_value`); the
