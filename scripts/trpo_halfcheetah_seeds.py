@@ -25,7 +25,8 @@ from shiyan.topics import trpo as topic
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("side", choices=["ours", "sb3"])
-    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--max-kl", type=float, default=topic.Config.mujoco_max_kl)
     p.add_argument("--damping", type=float, default=topic.Config.mujoco_damping)
@@ -37,7 +38,7 @@ def main() -> None:
     tcfg = topic._trpo_cfg(cfg, st)
     eval_seed = 10_000 + cfg.seed
     returns = []
-    for s in range(args.seeds):
+    for s in range(args.first_seed, args.first_seed + args.seeds):
         t0 = time.perf_counter()
         if args.side == "ours":
             out = trpo.train_trpo(st.env_id, tcfg, s, generator=torch.Generator().manual_seed(1000 + s))
