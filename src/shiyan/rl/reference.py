@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from shiyan.core.result import BenchRow
@@ -62,12 +63,12 @@ def sb3_trpo_trust_region(max_kl: float, damping: float, action_space) -> dict[s
     the same vector, and the line search accepts the same points. A discrete action space has $d = 1$.
     (Called with its defaults on HalfCheetah-v5, $d = 6$, sb3-contrib's ``target_kl=0.01`` is a trust region
     of 0.06 in the KL of the paper.)"""
-    shape = getattr(action_space, "shape", None)
-    if shape is None:
+    if not isinstance(action_space, gym.spaces.Space):
         raise TypeError(f"action_space must be a gymnasium space; got {type(action_space).__name__}")
     if max_kl <= 0 or damping < 0:
         raise ValueError(f"max_kl must be positive and damping non-negative; got {max_kl}, {damping}")
-    d = int(np.prod(shape)) if hasattr(action_space, "low") else 1  # Box: mean over dims; Discrete: a (B,) KL
+    # Box: the KL is averaged over its dimensions; Discrete: one categorical KL per state
+    d = int(np.prod(action_space.shape)) if isinstance(action_space, gym.spaces.Box) else 1
     return {"target_kl": max_kl / d, "cg_damping": damping / d}
 
 
